@@ -1,0 +1,56 @@
+"""The exceptions raised by statuslist.
+
+Every error the codec raises is a :class:`StatusListError`, itself a :class:`ValueError` (all of
+them are about input that cannot be accepted). An index past the end of a list is also an
+:class:`IndexError`, so ``StatusList`` behaves like any Python sequence.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArgumentError",
+    "Base64Error",
+    "DecompressError",
+    "IndexOutOfRangeError",
+    "InvalidBitsError",
+    "LimitExceededError",
+    "MalformedError",
+    "StatusListError",
+    "ValueOutOfRangeError",
+]
+
+
+class StatusListError(ValueError):
+    """Base class of every error raised by statuslist."""
+
+
+class InvalidBitsError(StatusListError):
+    """``bits`` is not 1, 2, 4 or 8 (spec §4.1)."""
+
+
+class IndexOutOfRangeError(StatusListError, IndexError):
+    """An index at or past the end of the list (or negative where not allowed)."""
+
+
+class ValueOutOfRangeError(StatusListError):
+    """A status value that does not fit in ``bits`` bits."""
+
+
+class LimitExceededError(StatusListError):
+    """A configured bound (inflated size, entry count, memory) would be exceeded."""
+
+
+class DecompressError(StatusListError):
+    """The compressed list is not a valid zlib stream (RFC 1950); gzip and raw DEFLATE are refused."""
+
+
+class MalformedError(StatusListError):
+    """A ``status_list`` object (JSON §4.2 / CBOR §4.3) is not shaped as the spec requires."""
+
+
+class Base64Error(MalformedError):
+    """``lst`` is not base64url without padding."""
+
+
+class ArgumentError(StatusListError):
+    """Arguments that do not fit together, e.g. index and value arrays of different lengths."""

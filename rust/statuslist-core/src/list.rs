@@ -1,0 +1,373 @@
+//! The bit-packed status list (spec §4.1) and its incremental zlib encoding.
+//!
+//! Entry `i` of a list with `bits` bits per entry lives in byte `i / (8 / bits)` at bit offset
+//! `(i % (8 / bits)) * bits`, least significant bits first, bytes in ascending order.
+//!
+//! Encoding splits the byte array into fixed [`CHUNK_BYTES`] chunks, compresses each into an
+//! independent DEFLATE segment (in parallel) and remembers the segment and its Adler-32. A write
+//! marks its chunk dirty, so re-encoding after a few changes recompresses only those chunks and
+//! stitches the cached segments into one zlib stream with a combined checksum.
+
+use rayon::prelude::*;
+
+use crate::deflate::deflate_segment;
+use crate::error::{Error, Result};
+use crate::zlib::{adler32, adler32_combine, assemble};
+
+/// Uncompressed bytes per independently compressed chunk. Small enough that one change costs
+/// little to recompress, large enough that per-chunk Huffman headers stay well under 1%.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+/// Largest list we agree to hold: 2^32 entries (512 MiB at one bit per entry).
+pub const MAX_ENTRIES: u64 = 1 << 32;
+
+/// Bits per entry allowed by spec §4.1.
+pub fn check_bits(bits: u64) -> Result<u8> {
+    match bits {
+        1 | 2 | 4 | 8 => Ok(bits as u8),
+        other => Err(Error::InvalidBits(other)),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Segment {
+    deflate: Vec<u8>,
+    adler: u32,
+}
+
+/// A status list of `len` entries of `bits` bits each.
+#[derive(Debug, Clone)]
+pub struct StatusList {
+    bits: u8,
+    len: u64,
+    bytes: Vec<u8>,
+    segments: Vec<Segment>,
+    dirty: Vec<bool>,
+}
+
+impl StatusList {
+    /// A list of `len` entries, all 0x00 (VALID).
+    pub fn new(len: u64, bits: u64) -> Result<Self> {
+        let bits = check_bits(bits)?;
+        if len > MAX_ENTRIES {
+            return Err(Error::LimitExceeded {
+                what: "list size in entries",
+                actual: len,
+                limit: MAX_ENTRIES,
+            });
+        }
+        let nbytes = (len * u64::from(bits)).div_ceil(8) as usize;
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(nbytes)
+            .map_err(|_| Error::LimitExceeded {
+                what: "memory for the list in bytes",
+                actual: nbytes as u64,
+                limit: 0,
+            })?;
+        bytes.resize(nbytes, 0);
+        Ok(Self::with_bytes(bits, len, bytes))
+    }
+
+    /// A list over an existing byte array; it has `8 / bits` entries per byte (spec §4.1 allows
+    /// the array to be larger than the number of referenced tokens).
+    pub fn from_bytes(bytes: Vec<u8>, bits: u64) -> Result<Self> {
+        let bits = check_bits(bits)?;
+        let len = bytes.len() as u64 * u64::from(8 / bits);
+        if len > MAX_ENTRIES {
+            return Err(Error::LimitExceeded {
+                what: "list size in entries",
+                actual: len,
+                limit: MAX_ENTRIES,
+            });
+        }
+        Ok(Self::with_bytes(bits, len, bytes))
+    }
+
+    fn with_bytes(bits: u8, len: u64, bytes: Vec<u8>) -> Self {
+        let chunks = bytes.len().div_ceil(CHUNK_BYTES);
+        Self {
+            bits,
+            len,
+            bytes,
+            segments: vec![Segment::default(); chunks],
+            dirty: vec![true; chunks],
+        }
+    }
+
+    /// Decodes a zlib-compressed byte array (spec §4.1), inflating at most `max_bytes` bytes.
+    pub fn decode(compressed: &[u8], bits: u64, max_bytes: usize) -> Result<Self> {
+        let bits_checked = check_bits(bits)?;
+        let max_entry_bytes = (MAX_ENTRIES * u64::from(bits_checked) / 8) as usize;
+        let raw = crate::zlib::inflate(compressed, max_bytes.min(max_entry_bytes))?;
+        Self::from_bytes(raw, bits)
+    }
+
+    #[must_use]
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The packed byte array (spec §4.1), padding bits zero.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    #[inline]
+    fn locate(&self, index: u64) -> Result<(usize, u32)> {
+        if index >= self.len {
+            return Err(Error::IndexOutOfRange {
+                index,
+                len: self.len,
+            });
+        }
+        let per_byte = u64::from(8 / self.bits);
+        Ok((
+            (index / per_byte) as usize,
+            ((index % per_byte) as u32) * u32::from(self.bits),
+        ))
+    }
+
+    #[inline]
+    fn mask(&self) -> u8 {
+        if self.bits == 8 {
+            0xff
+        } else {
+            (1u8 << self.bits) - 1
+        }
+    }
+
+    /// The status of entry `index`.
+    pub fn get(&self, index: u64) -> Result<u8> {
+        let (byte, shift) = self.locate(index)?;
+        Ok((self.bytes[byte] >> shift) & self.mask())
+    }
+
+    fn check_value(&self, value: u64) -> Result<u8> {
+        if value > u64::from(self.mask()) {
+            return Err(Error::ValueOutOfRange {
+                value,
+                bits: self.bits,
+                max: self.mask(),
+            });
+        }
+        Ok(value as u8)
+    }
+
+    /// Sets entry `index` to `value`; rejects an index past the end or a value ≥ 2^bits.
+    pub fn set(&mut self, index: u64, value: u64) -> Result<()> {
+        let value = self.check_value(value)?;
+        let (byte, shift) = self.locate(index)?;
+        self.store(byte, shift, value);
+        Ok(())
+    }
+
+    #[inline]
+    fn store(&mut self, byte: usize, shift: u32, value: u8) {
+        let mask = self.mask() << shift;
+        let slot = &mut self.bytes[byte];
+        let new = (*slot & !mask) | (value << shift);
+        if new != *slot {
+            *slot = new;
+            self.dirty[byte / CHUNK_BYTES] = true;
+        }
+    }
+
+    /// Sets `indices[k]` to `values[k]` for every `k`, or nothing at all: every index and value is
+    /// validated before the first write. Later duplicates win.
+    pub fn set_many<I: Copy + Into<u64>>(&mut self, indices: &[I], values: &[u8]) -> Result<()> {
+        if indices.len() != values.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} indices but {} values",
+                indices.len(),
+                values.len()
+            )));
+        }
+        if let Some(&v) = values.iter().find(|&&v| v > self.mask()) {
+            self.check_value(u64::from(v))?;
+        }
+        if let Some(&i) = indices.iter().find(|&&i| i.into() >= self.len) {
+            self.locate(i.into())?;
+        }
+        let (per_byte, bits) = (u64::from(8 / self.bits), u32::from(self.bits));
+        for (&i, &v) in indices.iter().zip(values) {
+            let i: u64 = i.into();
+            self.store((i / per_byte) as usize, (i % per_byte) as u32 * bits, v);
+        }
+        Ok(())
+    }
+
+    /// How many entries hold each status value (index = value, length 2^bits).
+    #[must_use]
+    pub fn counts(&self) -> Vec<u64> {
+        let mut histogram = [0u64; 256];
+        for chunk in self.bytes.chunks(1 << 20) {
+            let mut local = [0u32; 256];
+            for &b in chunk {
+                local[b as usize] += 1;
+            }
+            for (h, l) in histogram.iter_mut().zip(local) {
+                *h += u64::from(l);
+            }
+        }
+        let mut counts = vec![0u64; 1 << self.bits];
+        let per_byte = 8 / u32::from(self.bits);
+        for (byte, &n) in histogram.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            for slot in 0..per_byte {
+                counts[(byte >> (slot * u32::from(self.bits))) & usize::from(self.mask())] += n;
+            }
+        }
+        // Padding slots past `len` are zero and are not entries.
+        let padding = self.bytes.len() as u64 * u64::from(per_byte) - self.len;
+        counts[0] -= padding;
+        counts
+    }
+
+    /// Number of chunks that changed since the last [`encode`](Self::encode).
+    #[must_use]
+    pub fn dirty_chunks(&self) -> usize {
+        self.dirty.iter().filter(|d| **d).count()
+    }
+
+    /// The zlib stream (RFC 1950) of the byte array, recompressing only chunks changed since the
+    /// previous call. The output is one ordinary zlib stream any inflater reads.
+    pub fn encode(&mut self) -> Vec<u8> {
+        let bytes = &self.bytes;
+        let last = self.segments.len().saturating_sub(1);
+        let work = |(k, (seg, dirty)): (usize, (&mut Segment, &mut bool))| {
+            if *dirty {
+                let chunk = &bytes[k * CHUNK_BYTES..((k + 1) * CHUNK_BYTES).min(bytes.len())];
+                *seg = Segment {
+                    deflate: deflate_segment(chunk, k == last),
+                    adler: adler32(1, chunk),
+                };
+                *dirty = false;
+            }
+        };
+        let parallel = self.dirty.iter().filter(|d| **d).take(2).count() > 1;
+        let pairs = self
+            .segments
+            .iter_mut()
+            .zip(self.dirty.iter_mut())
+            .enumerate();
+        if parallel {
+            pairs.collect::<Vec<_>>().into_par_iter().for_each(work);
+        } else {
+            pairs.for_each(work);
+        }
+        let mut adler = 1u32;
+        for (k, seg) in self.segments.iter().enumerate() {
+            let len = (self.bytes.len() - k * CHUNK_BYTES).min(CHUNK_BYTES) as u64;
+            adler = adler32_combine(adler, seg.adler, len);
+        }
+        assemble(self.segments.iter().map(|s| s.deflate.as_slice()), adler)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn inflate(z: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(z)
+            .read_to_end(&mut out)
+            .expect("valid zlib");
+        out
+    }
+
+    #[test]
+    fn packing_is_lsb_first() {
+        // Spec §4.1 example: 16 entries, 1 bit → b9 a3.
+        let mut l = StatusList::new(16, 1).unwrap();
+        for i in [0, 3, 4, 5, 7, 8, 9, 13, 15] {
+            l.set(i, 1).unwrap();
+        }
+        assert_eq!(l.as_bytes(), &[0xb9, 0xa3]);
+        // 2-bit example: 12 entries → c9 44 f9.
+        let mut l = StatusList::new(12, 2).unwrap();
+        for (i, v) in [
+            (0, 1),
+            (1, 2),
+            (3, 3),
+            (5, 1),
+            (7, 1),
+            (8, 1),
+            (9, 2),
+            (10, 3),
+            (11, 3),
+        ] {
+            l.set(i, v).unwrap();
+        }
+        assert_eq!(l.as_bytes(), &[0xc9, 0x44, 0xf9]);
+        assert_eq!(l.get(1).unwrap(), 2);
+        assert_eq!(l.counts(), vec![3, 4, 2, 3]);
+    }
+
+    #[test]
+    fn rejects_bad_input_without_panicking() {
+        assert_eq!(StatusList::new(8, 3).unwrap_err(), Error::InvalidBits(3));
+        let mut l = StatusList::new(10, 2).unwrap();
+        assert_eq!(
+            l.set(10, 1).unwrap_err(),
+            Error::IndexOutOfRange { index: 10, len: 10 }
+        );
+        assert_eq!(
+            l.set(0, 4).unwrap_err(),
+            Error::ValueOutOfRange {
+                value: 4,
+                bits: 2,
+                max: 3
+            }
+        );
+        assert!(l.set_many(&[1u64, 99], &[1, 1]).is_err());
+        assert!(l.set_many(&[1u64, 2], &[1, 9]).is_err());
+        assert_eq!(l.counts()[0], 10, "a failed batch must change nothing");
+        assert!(StatusList::new(MAX_ENTRIES + 1, 1).is_err());
+    }
+
+    #[test]
+    fn incremental_encode_equals_fresh_encode() {
+        let mut l = StatusList::new(3_000_000, 1).unwrap();
+        let mut x = 99u64;
+        for _ in 0..30_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            l.set((x >> 20) % 3_000_000, 1).unwrap();
+        }
+        let first = l.encode();
+        assert_eq!(inflate(&first), l.as_bytes());
+        assert_eq!(l.dirty_chunks(), 0);
+        for i in [1_234_567, 2_999_999] {
+            let flipped = 1 - l.get(i).unwrap();
+            l.set(i, u64::from(flipped)).unwrap();
+        }
+        assert_eq!(l.dirty_chunks(), 2);
+        let second = l.encode();
+        let fresh = StatusList::from_bytes(l.as_bytes().to_vec(), 1)
+            .unwrap()
+            .encode();
+        assert_eq!(second, fresh);
+        assert_eq!(inflate(&second), l.as_bytes());
+    }
+
+    #[test]
+    fn empty_list_encodes() {
+        let mut l = StatusList::new(0, 1).unwrap();
+        assert_eq!(inflate(&l.encode()), Vec::<u8>::new());
+    }
+}

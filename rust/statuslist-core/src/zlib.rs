@@ -1,0 +1,196 @@
+//! The zlib container (RFC 1950) around DEFLATE data (spec §4.1 step 4): Adler-32 and its
+//! combination, stitching independently compressed segments into one stream, and bounded
+//! decompression of untrusted input.
+
+use crate::error::{Error, Result};
+
+const ADLER_MOD: u32 = 65_521;
+/// Largest number of bytes that can be summed before the 32-bit Adler accumulators may overflow.
+const ADLER_NMAX: usize = 5552;
+/// CMF/FLG for deflate, 32 KiB window, "maximum compression" level hint (as `zlib.compress(_, 9)`).
+pub(crate) const ZLIB_HEADER: [u8; 2] = [0x78, 0xda];
+
+/// Adler-32 checksum (RFC 1950 §8) of `data`, continuing from `adler` (start with 1).
+#[must_use]
+pub fn adler32(adler: u32, data: &[u8]) -> u32 {
+    let (mut a, mut b) = (adler & 0xffff, adler >> 16);
+    for block in data.chunks(ADLER_NMAX) {
+        let mut words = block.chunks_exact(4);
+        for w in &mut words {
+            a += u32::from(w[0]);
+            b += a;
+            a += u32::from(w[1]);
+            b += a;
+            a += u32::from(w[2]);
+            b += a;
+            a += u32::from(w[3]);
+            b += a;
+        }
+        for &byte in words.remainder() {
+            a += u32::from(byte);
+            b += a;
+        }
+        a %= ADLER_MOD;
+        b %= ADLER_MOD;
+    }
+    (b << 16) | a
+}
+
+/// Adler-32 of `A ‖ B` from `adler32(A)`, `adler32(B)` and `len(B)`.
+///
+/// Summing B after A instead of after the initial 1 raises every running `a` by `a_A - 1`, and `b`
+/// accumulates that offset once per byte of B.
+#[must_use]
+pub fn adler32_combine(adler_a: u32, adler_b: u32, len_b: u64) -> u32 {
+    let m = u64::from(ADLER_MOD);
+    let (a1, b1) = (u64::from(adler_a & 0xffff), u64::from(adler_a >> 16));
+    let (a2, b2) = (u64::from(adler_b & 0xffff), u64::from(adler_b >> 16));
+    let a = (a1 + a2 + m - 1) % m;
+    let b = (b1 + b2 + (len_b % m) * ((a1 + m - 1) % m)) % m;
+    ((b as u32) << 16) | a as u32
+}
+
+/// Writes header, segments (the last one final) and the Adler-32 trailer into one zlib stream.
+pub(crate) fn assemble<'a>(
+    segments: impl Iterator<Item = &'a [u8]> + Clone,
+    adler: u32,
+) -> Vec<u8> {
+    let total: usize = segments.clone().map(<[u8]>::len).sum();
+    let mut out = Vec::with_capacity(total + 8);
+    out.extend_from_slice(&ZLIB_HEADER);
+    let mut empty = true;
+    for s in segments {
+        out.extend_from_slice(s);
+        empty = false;
+    }
+    if empty {
+        out.extend_from_slice(&crate::deflate::FINAL_BLOCK);
+    }
+    out.extend_from_slice(&adler.to_be_bytes());
+    out
+}
+
+/// Checks the two-byte zlib header, naming the format when the input is something else.
+fn check_header(data: &[u8]) -> Result<()> {
+    let fail = |msg: &str| Err(Error::Decompress(msg.to_owned()));
+    if data.len() < 2 {
+        return fail("stream too short for a zlib header");
+    }
+    if data[0] == 0x1f && data[1] == 0x8b {
+        return fail("input is gzip (RFC 1952); status lists use the zlib format (RFC 1950)");
+    }
+    let (cmf, flg) = (data[0], data[1]);
+    if cmf & 0x0f != 8 || cmf >> 4 > 7 || (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 {
+        return fail("no zlib header (RFC 1950); raw DEFLATE or another format is not accepted");
+    }
+    if flg & 0x20 != 0 {
+        return fail("zlib preset dictionaries are not supported");
+    }
+    Ok(())
+}
+
+/// Inflates a complete zlib stream, refusing to produce more than `max_out` bytes.
+///
+/// The output grows in steps, so a decompression bomb costs at most `max_out` bytes of memory.
+/// The Adler-32 trailer is verified and trailing bytes after the stream are an error.
+pub fn inflate(data: &[u8], max_out: usize) -> Result<Vec<u8>> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    check_header(data)?;
+    let body = &data[2..];
+    let mut inflater = Decompress::new(false);
+    let mut out: Vec<u8> = Vec::new();
+    // Compressed status lists are rarely below 1:8; start there and grow geometrically.
+    let first = body
+        .len()
+        .saturating_mul(8)
+        .clamp(1024, max_out.saturating_add(1).max(1));
+    out.try_reserve_exact(first)
+        .map_err(|_| alloc_error(first))?;
+    loop {
+        let (in_before, out_before) = (inflater.total_in(), out.len());
+        let consumed = in_before as usize;
+        let status = inflater
+            .decompress_vec(&body[consumed..], &mut out, FlushDecompress::Finish)
+            .map_err(|e| Error::Decompress(format!("corrupt DEFLATE data ({e})")))?;
+        if out.len() > max_out {
+            return Err(Error::LimitExceeded {
+                what: "inflated status list size in bytes",
+                actual: out.len() as u64,
+                limit: max_out as u64,
+            });
+        }
+        if status == Status::StreamEnd {
+            break;
+        }
+        if out.len() == out.capacity() {
+            let grow = out.capacity().min(max_out + 1 - out.len()).max(1);
+            out.try_reserve_exact(grow).map_err(|_| alloc_error(grow))?;
+            continue;
+        }
+        // Output space was left over, so the inflater stopped for want of input.
+        let stalled = inflater.total_in() == in_before && out.len() == out_before;
+        if stalled || inflater.total_in() as usize >= body.len() {
+            return Err(Error::Decompress("stream is truncated".to_owned()));
+        }
+    }
+    let rest = &body[inflater.total_in() as usize..];
+    if rest.len() < 4 {
+        return Err(Error::Decompress(
+            "stream is truncated (missing Adler-32 trailer)".to_owned(),
+        ));
+    }
+    if rest.len() > 4 {
+        return Err(Error::Decompress(format!(
+            "{} unexpected bytes after the zlib stream",
+            rest.len() - 4
+        )));
+    }
+    let expected = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    if adler32(1, &out) != expected {
+        return Err(Error::Decompress("Adler-32 checksum mismatch".to_owned()));
+    }
+    Ok(out)
+}
+
+fn alloc_error(bytes: usize) -> Error {
+    Error::LimitExceeded {
+        what: "memory allocation in bytes",
+        actual: bytes as u64,
+        limit: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adler_known_value() {
+        // RFC 1950 example-style check: "Wikipedia" -> 0x11E60398.
+        assert_eq!(adler32(1, b"Wikipedia"), 0x11e6_0398);
+        assert_eq!(adler32(1, b""), 1);
+    }
+
+    #[test]
+    fn adler_combine_matches_whole() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 3) as u8).collect();
+        for cut in [0, 1, 5551, 5552, 65_536, 99_999, 100_000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(
+                adler32_combine(adler32(1, a), adler32(1, b), b.len() as u64),
+                adler32(1, &data)
+            );
+        }
+    }
+
+    #[test]
+    fn header_errors_name_the_format() {
+        let gz = Error::Decompress(
+            "input is gzip (RFC 1952); status lists use the zlib format (RFC 1950)".into(),
+        );
+        assert_eq!(inflate(&[0x1f, 0x8b, 8, 0, 0, 0], 100), Err(gz));
+        assert!(
+            matches!(inflate(&[0x63, 0x60, 0, 0], 100), Err(Error::Decompress(m)) if m.contains("raw DEFLATE"))
+        );
+    }
+}

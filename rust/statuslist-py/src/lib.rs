@@ -1,0 +1,17 @@
+//! `statuslist._native`: the pyo3 binding of `statuslist-core`. Conversion, error mapping and GIL
+//! release only; the spec logic lives in the core.
+
+mod error;
+mod list;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<list::StatusList>()?;
+    m.add("DEFAULT_MAX_BYTES", statuslist_core::DEFAULT_MAX_BYTES)?;
+    m.add("MAX_ENTRIES", statuslist_core::MAX_ENTRIES)?;
+    m.add("CHUNK_BYTES", statuslist_core::CHUNK_BYTES)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
