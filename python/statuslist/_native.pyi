@@ -9,6 +9,7 @@ __version__: Final[str]
 DEFAULT_MAX_BYTES: Final[int]
 MAX_ENTRIES: Final[int]
 CHUNK_BYTES: Final[int]
+BUILD_PROFILE: Final[str]
 
 class StatusList:
     def __new__(cls, size: int, bits: int = 1) -> StatusList: ...

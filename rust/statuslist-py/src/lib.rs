@@ -13,5 +13,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_ENTRIES", statuslist_core::MAX_ENTRIES)?;
     m.add("CHUNK_BYTES", statuslist_core::CHUNK_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Benchmarks refuse to time a debug build.
+    m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
     Ok(())
 }
