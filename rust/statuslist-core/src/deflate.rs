@@ -9,12 +9,12 @@
 //! [`crate::codec`] re-encode only the chunks that changed and stitch the segments into one stream.
 
 /// Largest match DEFLATE can express.
-const MAX_MATCH: usize = 258;
+pub(crate) const MAX_MATCH: usize = 258;
 /// Smallest match DEFLATE can express.
-const MIN_MATCH: usize = 3;
+pub(crate) const MIN_MATCH: usize = 3;
 const END_OF_BLOCK: usize = 256;
-const LITLEN_CODES: usize = 286;
-const DIST_CODES: usize = 30;
+pub(crate) const LITLEN_CODES: usize = 286;
+pub(crate) const DIST_CODES: usize = 30;
 const CODELEN_CODES: usize = 19;
 /// RFC 1951 §3.2.7: the order in which code-length code lengths are sent.
 const CODELEN_ORDER: [usize; CODELEN_CODES] = [
@@ -23,7 +23,7 @@ const CODELEN_ORDER: [usize; CODELEN_CODES] = [
 const MATCH_FLAG: u32 = 1 << 31;
 
 /// Length symbol (257..=285), number of extra bits and extra value for a match length of 3..=258.
-fn length_symbol(len: usize) -> (usize, u32, u32) {
+pub(crate) fn length_symbol(len: usize) -> (usize, u32, u32) {
     debug_assert!((MIN_MATCH..=MAX_MATCH).contains(&len));
     if len == MAX_MATCH {
         return (285, 0, 0);
@@ -38,7 +38,7 @@ fn length_symbol(len: usize) -> (usize, u32, u32) {
 }
 
 /// Distance symbol (0..=29), number of extra bits and extra value for a distance of 1..=32768.
-fn distance_symbol(dist: usize) -> (usize, u32, u32) {
+pub(crate) fn distance_symbol(dist: usize) -> (usize, u32, u32) {
     debug_assert!((1..=32768).contains(&dist));
     let v = (dist - 1) as u32;
     if v < 4 {
@@ -56,7 +56,7 @@ fn length_extra_bits(sym: usize) -> u32 {
     }
 }
 
-fn distance_extra_bits(sym: usize) -> u32 {
+pub(crate) fn distance_extra_bits(sym: usize) -> u32 {
     if sym < 4 {
         0
     } else {
@@ -105,7 +105,7 @@ impl BitWriter {
 
 /// Optimal prefix-code lengths for `freqs`, limited to `limit` bits. Always yields a complete code
 /// when any symbol is used (a lone symbol gets a one-bit partner), which strict inflaters require.
-fn huffman_lengths(freqs: &[u32], limit: usize) -> Vec<u8> {
+pub(crate) fn huffman_lengths(freqs: &[u32], limit: usize) -> Vec<u8> {
     let mut lens = vec![0u8; freqs.len()];
     let mut leaves: Vec<(u32, usize)> = freqs
         .iter()
@@ -210,21 +210,33 @@ fn canonical_codes(lens: &[u8]) -> Vec<u32> {
 }
 
 /// Symbol frequencies and tokens of one chunk.
-struct Tokens {
+pub(crate) struct Tokens {
     stream: Vec<u32>,
-    litlen: [u32; LITLEN_CODES],
-    dist: [u32; DIST_CODES],
+    pub(crate) litlen: [u32; LITLEN_CODES],
+    pub(crate) dist: [u32; DIST_CODES],
 }
 
 impl Tokens {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            stream: Vec::with_capacity(n),
+            litlen: [0; LITLEN_CODES],
+            dist: [0; DIST_CODES],
+        }
+    }
+
+    pub(crate) fn end_block(&mut self) {
+        self.litlen[END_OF_BLOCK] += 1;
+    }
+
     #[inline]
-    fn literal(&mut self, byte: u8) {
+    pub(crate) fn literal(&mut self, byte: u8) {
         self.stream.push(u32::from(byte));
         self.litlen[byte as usize] += 1;
     }
 
     #[inline]
-    fn matched(&mut self, len: usize, dist: usize) {
+    pub(crate) fn matched(&mut self, len: usize, dist: usize) {
         self.stream
             .push(MATCH_FLAG | (len as u32) << 16 | dist as u32);
         self.litlen[length_symbol(len).0] += 1;
@@ -438,7 +450,7 @@ fn write_tokens(w: &mut BitWriter, t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) {
 /// which keeps a one-chunk list exactly as small as `zlib.compress` makes it.
 pub(crate) fn deflate_segment(data: &[u8], last: bool) -> Vec<u8> {
     let bfinal = u32::from(last);
-    let t = tokenize(data);
+    let t = crate::parse::optimal_tokens(data, tokenize(data));
     let ll_lens = huffman_lengths(&t.litlen, 15);
     let mut d_lens = huffman_lengths(&t.dist, 15);
     if d_lens.iter().all(|&l| l == 0) {
@@ -521,7 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn huffman_lengths_respect_limit_and_kraft() {
+    pub(crate) fn huffman_lengths_respect_limit_and_kraft() {
         // Fibonacci frequencies force a degenerate tree deeper than the limit.
         let mut f = vec![1u32, 1];
         while f.len() < 30 {

@@ -10,6 +10,7 @@ mod deflate;
 pub mod error;
 pub mod list;
 pub mod object;
+mod parse;
 pub mod zlib;
 
 pub use error::{Error, Result};

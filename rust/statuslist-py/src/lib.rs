@@ -14,6 +14,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CHUNK_BYTES", statuslist_core::CHUNK_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // Benchmarks refuse to time a debug build.
-    m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add(
+        "BUILD_PROFILE",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     Ok(())
 }
