@@ -548,6 +548,32 @@ mod tests {
         }
     }
 
+    /// Inputs that stress the match search: periodic patterns (long chains, long matches),
+    /// runs that straddle anchors, and sparse data with repeated groups.
+    #[test]
+    fn round_trips_repetitive_inputs() {
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for period in [2usize, 3, 5, 7, 64, 300, 1000] {
+            let unit: Vec<u8> = (0..period).map(|i| if i % 4 == 0 { (i % 251) as u8 + 1 } else { 0 }).collect();
+            inputs.push(unit.iter().copied().cycle().take(65_536).collect());
+        }
+        let mut x = 7u32;
+        let mut groups = vec![0u8; 65_536];
+        let mut p = 0;
+        while p < groups.len() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            groups[p] = [1, 2, 4][(x % 3) as usize];
+            p += 1 + (x as usize >> 8) % 6;
+        }
+        inputs.push(groups);
+        inputs.push([vec![0u8; 40_000], vec![9u8; 300], vec![0u8; 3], vec![9u8; 300]].concat());
+        for data in inputs {
+            assert_eq!(inflate_raw(&deflate_segment(&data, true)), data, "len {}", data.len());
+        }
+    }
+
     #[test]
     fn round_trips_varied_inputs() {
         let mut inputs: Vec<Vec<u8>> = vec![
