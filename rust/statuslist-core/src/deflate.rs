@@ -554,7 +554,9 @@ mod tests {
     fn round_trips_repetitive_inputs() {
         let mut inputs: Vec<Vec<u8>> = Vec::new();
         for period in [2usize, 3, 5, 7, 64, 300, 1000] {
-            let unit: Vec<u8> = (0..period).map(|i| if i % 4 == 0 { (i % 251) as u8 + 1 } else { 0 }).collect();
+            let unit: Vec<u8> = (0..period)
+                .map(|i| if i % 4 == 0 { (i % 251) as u8 + 1 } else { 0 })
+                .collect();
             inputs.push(unit.iter().copied().cycle().take(65_536).collect());
         }
         let mut x = 7u32;
@@ -568,9 +570,22 @@ mod tests {
             p += 1 + (x as usize >> 8) % 6;
         }
         inputs.push(groups);
-        inputs.push([vec![0u8; 40_000], vec![9u8; 300], vec![0u8; 3], vec![9u8; 300]].concat());
+        inputs.push(
+            [
+                vec![0u8; 40_000],
+                vec![9u8; 300],
+                vec![0u8; 3],
+                vec![9u8; 300],
+            ]
+            .concat(),
+        );
         for data in inputs {
-            assert_eq!(inflate_raw(&deflate_segment(&data, true)), data, "len {}", data.len());
+            assert_eq!(
+                inflate_raw(&deflate_segment(&data, true)),
+                data,
+                "len {}",
+                data.len()
+            );
         }
     }
 

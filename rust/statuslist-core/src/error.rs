@@ -6,7 +6,7 @@
 pub enum Error {
     /// `bits` is not one of 1, 2, 4, 8 (spec §4.1).
     #[error("bits must be 1, 2, 4 or 8, got {0}")]
-    InvalidBits(u64),
+    InvalidBits(i128),
     /// An index at or past the end of the list.
     #[error("index {index} is out of range for a list of {len} entries")]
     IndexOutOfRange { index: u64, len: u64 },

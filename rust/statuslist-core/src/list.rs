@@ -21,9 +21,9 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 pub const MAX_ENTRIES: u64 = 1 << 32;
 
 /// Bits per entry allowed by spec §4.1.
-pub fn check_bits(bits: u64) -> Result<u8> {
-    match bits {
-        1 | 2 | 4 | 8 => Ok(bits as u8),
+pub fn check_bits(bits: impl Into<i128>) -> Result<u8> {
+    match bits.into() {
+        bits @ (1 | 2 | 4 | 8) => Ok(bits as u8),
         other => Err(Error::InvalidBits(other)),
     }
 }

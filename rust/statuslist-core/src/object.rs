@@ -93,8 +93,8 @@ impl StatusListObject {
         let bits = match obj.get("bits") {
             None => return Err(malformed("missing required member \"bits\"")),
             Some(v) => v
-                .as_u64()
-                .ok_or_else(|| malformed("\"bits\" must be a non-negative integer"))?,
+                .as_i64()
+                .ok_or_else(|| malformed("\"bits\" must be an integer"))?,
         };
         let bits = check_bits(bits)?;
         let lst = match obj.get("lst") {

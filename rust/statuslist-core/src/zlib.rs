@@ -103,7 +103,8 @@ pub fn inflate(data: &[u8], max_out: usize) -> Result<Vec<u8>> {
     let first = body
         .len()
         .saturating_mul(8)
-        .clamp(1024, max_out.saturating_add(1).max(1));
+        .max(1024)
+        .min(max_out.saturating_add(1));
     out.try_reserve_exact(first)
         .map_err(|_| alloc_error(first))?;
     loop {
@@ -181,6 +182,14 @@ mod tests {
                 adler32(1, &data)
             );
         }
+    }
+
+    #[test]
+    fn small_limits_do_not_panic() {
+        let z = [0x78, 0xda, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]; // two zero bytes
+        assert_eq!(inflate(&z, 2).unwrap(), vec![0, 0]);
+        assert!(matches!(inflate(&z, 1), Err(Error::LimitExceeded { .. })));
+        assert!(matches!(inflate(&z, 0), Err(Error::LimitExceeded { .. })));
     }
 
     #[test]

@@ -168,7 +168,7 @@ impl StatusList {
     #[pyo3(signature = (size, bits = 1))]
     fn new(size: &Bound<'_, PyAny>, bits: i128) -> PyResult<Self> {
         let size = non_negative(size, "size")?;
-        let bits = u64::try_from(bits).unwrap_or(u64::MAX);
+        let bits = u64::from(statuslist_core::list::check_bits(bits).map_err(err)?);
         Ok(Self::wrap(Core::new(size, bits).map_err(err)?))
     }
 
@@ -236,7 +236,7 @@ impl StatusList {
     #[staticmethod]
     #[pyo3(signature = (raw, bits = 1))]
     fn from_bytes(py: Python<'_>, raw: &Bound<'_, PyAny>, bits: i128) -> PyResult<Self> {
-        let bits = u64::try_from(bits).unwrap_or(u64::MAX);
+        let bits = u64::from(statuslist_core::list::check_bits(bits).map_err(err)?);
         let raw = with_bytes(raw, |b| Ok(b.to_vec()))?;
         detached(py, || Core::from_bytes(raw, bits)).map(Self::wrap)
     }
@@ -258,7 +258,7 @@ impl StatusList {
         bits: i128,
         max_bytes: usize,
     ) -> PyResult<Self> {
-        let bits = u64::try_from(bits).unwrap_or(u64::MAX);
+        let bits = u64::from(statuslist_core::list::check_bits(bits).map_err(err)?);
         with_bytes(data, |z| {
             detached(py, || Core::decode(z, bits, max_bytes)).map(Self::wrap)
         })
