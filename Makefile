@@ -23,6 +23,7 @@ lint:
 	$(PY) -m ruff check python tests benchmarks
 	$(PY) -m ruff format --check python tests benchmarks
 	$(PY) -m mypy
+	$(PY) -m mypy.stubtest statuslist._native
 
 test-python:
 	$(PY) -m pytest -q

@@ -39,7 +39,8 @@ def render(path: Path) -> str:
     lines.append("")
     lines.append(
         f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
-        f"{machine.get('cpu', {}).get('count', '?')} cores, Python {machine.get('python_version')}; "
+        f"{machine.get('cpu', {}).get('count', '?')} cores, "
+        f"Python {machine.get('python_version')}; "
         f"run {data.get('datetime', '?')}."
     )
     return "\n".join(lines)

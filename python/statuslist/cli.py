@@ -37,16 +37,31 @@ def _build_parser() -> argparse.ArgumentParser:
     enc = verbs.add_parser("encode", help="build a status list and print its status_list object")
     enc.add_argument("--size", type=int, required=True, help="number of entries")
     enc.add_argument("--bits", type=int, default=1, help="bits per entry: 1, 2, 4 or 8")
-    enc.add_argument("--set", dest="assignments", type=_parse_assignment, action="append",
-                     default=[], metavar="IDX=STATUS", help="set one entry (repeatable)")
-    enc.add_argument("--format", choices=("json", "cbor"), default="json",
-                     help="json prints the §4.2 object; cbor prints the §4.3 map as hex")
+    enc.add_argument(
+        "--set",
+        dest="assignments",
+        type=_parse_assignment,
+        action="append",
+        default=[],
+        metavar="IDX=STATUS",
+        help="set one entry (repeatable)",
+    )
+    enc.add_argument(
+        "--format",
+        choices=("json", "cbor"),
+        default="json",
+        help="json prints the §4.2 object; cbor prints the §4.3 map as hex",
+    )
     enc.add_argument("--aggregation-uri", default=None)
 
     dec = verbs.add_parser("decode", help="read a status_list object and print counts per status")
     dec.add_argument("source", help="JSON text, CBOR hex, a file path, or - for stdin")
-    dec.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
-                     help="refuse lists that inflate to more bytes than this")
+    dec.add_argument(
+        "--max-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        help="refuse lists that inflate to more bytes than this",
+    )
     return parser
 
 

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from statuslist._native import CHUNK_BYTES, DEFAULT_MAX_BYTES, MAX_ENTRIES, StatusList
 
-__all__ = ["CHUNK_BYTES", "DEFAULT_MAX_BYTES", "MAX_ENTRIES", "VALID", "INVALID", "SUSPENDED",
-           "StatusList"]
+__all__ = [
+    "CHUNK_BYTES",
+    "DEFAULT_MAX_BYTES",
+    "INVALID",
+    "MAX_ENTRIES",
+    "SUSPENDED",
+    "VALID",
+    "StatusList",
+]
 
 #: Status Types of spec §7.1.
 VALID = 0x00

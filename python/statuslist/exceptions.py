@@ -41,7 +41,10 @@ class LimitExceededError(StatusListError):
 
 
 class DecompressError(StatusListError):
-    """The compressed list is not a valid zlib stream (RFC 1950); gzip and raw DEFLATE are refused."""
+    """The compressed list is not a valid zlib stream (RFC 1950).
+
+    gzip and raw DEFLATE input are refused with a message that names them.
+    """
 
 
 class MalformedError(StatusListError):

@@ -8,6 +8,7 @@ call. With the GIL released, the main thread keeps ticking throughout.
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 import threading
@@ -56,7 +57,7 @@ def _spin_while(work: Callable[[], object]) -> tuple[float, float, int]:
     while not done.is_set():
         ticks.append(time.perf_counter())
     thread.join()
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     return span[0], max(gaps, default=0.0), len(ticks)
 
 

@@ -19,7 +19,7 @@ def test_defaults_and_sequence_protocol() -> None:
     sl[-1] = INVALID
     assert sl[9] == INVALID and sl[-1] == INVALID
     assert repr(sl) == "StatusList(size=10, bits=1)"
-    assert sl == StatusList.from_bytes(sl.to_bytes(), 1)[:0] if False else True  # noqa: SIM210
+    assert StatusList.from_bytes(sl.to_bytes(), 1)[9] == INVALID
     other = StatusList(10)
     assert sl != other
     other[9] = 1

@@ -125,7 +125,11 @@ def _b64(data: bytes) -> str:
 
 @pytest.mark.parametrize(
     ("lst", "message"),
-    [("eNrbuRgAAhcBXQ==", "padding"), ("eNrb+RgAAhcBXQ", "alphabet"), ("eNrb/RgAAhcBXQ", "alphabet")],
+    [
+        ("eNrbuRgAAhcBXQ==", "padding"),
+        ("eNrb+RgAAhcBXQ", "alphabet"),
+        ("eNrb/RgAAhcBXQ", "alphabet"),
+    ],
 )
 def test_base64url_is_strict(lst: str, message: str) -> None:
     with pytest.raises(Base64Error, match=message):
