@@ -254,3 +254,48 @@ mod tests {
         assert!(StatusListObject::from_cbor(&hex("a26462697473")).is_err());
     }
 }
+
+/// Mutated inputs never panic: every decoder returns a value or an error.
+#[cfg(test)]
+mod robustness {
+    use super::StatusListObject;
+    use crate::{zlib::inflate, StatusList};
+
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    #[test]
+    fn mutated_streams_and_objects_never_panic() {
+        let mut list = StatusList::new(200_000, 2).unwrap();
+        for i in (0..200_000).step_by(97) {
+            list.set(i, (i % 4) as u64).unwrap();
+        }
+        let object = StatusListObject::from_list(&mut list, Some("https://a.example/agg".into()));
+        let seeds = [
+            list.encode(),
+            object.to_cbor(),
+            object.to_json().into_bytes(),
+        ];
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..3000 {
+            let mut data = seeds[round % 3].clone();
+            for _ in 0..1 + xorshift(&mut rng) % 4 {
+                let pos = (xorshift(&mut rng) as usize) % data.len();
+                match xorshift(&mut rng) % 3 {
+                    0 => data[pos] ^= 1 << (xorshift(&mut rng) % 8),
+                    1 => data.truncate(pos.max(1)),
+                    _ => data.insert(pos, xorshift(&mut rng) as u8),
+                }
+            }
+            let _ = inflate(&data, 1 << 20);
+            let _ = StatusListObject::from_cbor(&data).and_then(|o| o.to_list(1 << 20));
+            if let Ok(text) = std::str::from_utf8(&data) {
+                let _ = StatusListObject::from_json(text).and_then(|o| o.to_list(1 << 20));
+            }
+        }
+    }
+}
