@@ -272,7 +272,7 @@ mod robustness {
     fn mutated_streams_and_objects_never_panic() {
         let mut list = StatusList::new(200_000, 2).unwrap();
         for i in (0..200_000).step_by(97) {
-            list.set(i, (i % 4) as u64).unwrap();
+            list.set(i, i % 4).unwrap();
         }
         let object = StatusListObject::from_list(&mut list, Some("https://a.example/agg".into()));
         let seeds = [
@@ -283,7 +283,7 @@ mod robustness {
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         for round in 0..3000 {
             let mut data = seeds[round % 3].clone();
-            for _ in 0..1 + xorshift(&mut rng) % 4 {
+            for _ in 0..=xorshift(&mut rng) % 4 {
                 let pos = (xorshift(&mut rng) as usize) % data.len();
                 match xorshift(&mut rng) % 3 {
                     0 => data[pos] ^= 1 << (xorshift(&mut rng) % 8),
