@@ -10,8 +10,11 @@ __all__ = [
     "CHUNK_BYTES",
     "DEFAULT_MAX_BYTES",
     "MAX_ENTRIES",
+    "SigningKey",
     "StatusList",
     "__version__",
+    "sign_tokens",
+    "verify_token",
 ]
 
 __version__: Final[str]
@@ -45,3 +48,22 @@ class StatusList:
     def dirty_chunks(self) -> int: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class SigningKey:
+    def __new__(
+        cls, alg: str, pkcs8_der: bytes, kid: str, x5c: list[bytes] = ...
+    ) -> SigningKey: ...
+    @property
+    def alg(self) -> str: ...
+    @property
+    def kid(self) -> str: ...
+    @property
+    def public_key(self) -> bytes: ...
+
+def sign_tokens(
+    jobs: list[
+        tuple[SigningKey, str, str, int, int | None, int | None, str | None, int, bytes, str | None]
+    ],
+) -> list[bytes]: ...
+def verify_token(token: bytes, format: str, alg: str, public_key: bytes) -> tuple[bytes, bytes]: ...

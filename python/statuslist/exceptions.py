@@ -13,9 +13,12 @@ __all__ = [
     "DecompressError",
     "IndexOutOfRangeError",
     "InvalidBitsError",
+    "KeyLoadError",
     "LimitExceededError",
     "MalformedError",
+    "SignatureError",
     "StatusListError",
+    "TokenError",
     "ValueOutOfRangeError",
 ]
 
@@ -57,3 +60,16 @@ class Base64Error(MalformedError):
 
 class ArgumentError(StatusListError):
     """Arguments that do not fit together, e.g. index and value arrays of different lengths."""
+
+
+class KeyLoadError(StatusListError):
+    """A key that cannot be loaded or does not fit its algorithm."""
+
+
+class TokenError(StatusListError):
+    """A Status List Token that is not shaped as spec §5 requires, or uses a refused algorithm,
+    serialisation or type (RFC 8725)."""
+
+
+class SignatureError(TokenError):
+    """A Status List Token whose signature does not verify."""

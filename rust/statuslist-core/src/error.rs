@@ -29,6 +29,15 @@ pub enum Error {
     /// The JSON or CBOR `status_list` object is not shaped as spec §4.2/§4.3 require.
     #[error("malformed status_list object: {0}")]
     MalformedObject(String),
+    /// A key that cannot be loaded or does not fit the algorithm.
+    #[error("key error: {0}")]
+    Key(String),
+    /// A token whose signature does not verify.
+    #[error("signature verification failed: {0}")]
+    BadSignature(String),
+    /// A token that is not shaped as spec §5 requires (or uses a forbidden algorithm/serialisation).
+    #[error("malformed status list token: {0}")]
+    MalformedToken(String),
     /// Arguments that do not fit together (e.g. index and value arrays of different lengths).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

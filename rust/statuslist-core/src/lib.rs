@@ -11,6 +11,7 @@ pub mod error;
 pub mod list;
 pub mod object;
 mod parse;
+pub mod token;
 pub mod zlib;
 
 pub use error::{Error, Result};

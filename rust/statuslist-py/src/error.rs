@@ -32,6 +32,9 @@ fn class_name(e: &Error) -> &'static str {
         Error::MalformedBase64(_) => "Base64Error",
         Error::MalformedObject(_) => "MalformedError",
         Error::InvalidArgument(_) => "ArgumentError",
+        Error::Key(_) => "KeyLoadError",
+        Error::BadSignature(_) => "SignatureError",
+        Error::MalformedToken(_) => "TokenError",
     }
 }
 

@@ -3,12 +3,16 @@
 
 mod error;
 mod list;
+mod token;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<list::StatusList>()?;
+    m.add_class::<token::SigningKey>()?;
+    m.add_function(wrap_pyfunction!(token::sign_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(token::verify_token, m)?)?;
     m.add("DEFAULT_MAX_BYTES", statuslist_core::DEFAULT_MAX_BYTES)?;
     m.add("MAX_ENTRIES", statuslist_core::MAX_ENTRIES)?;
     m.add("CHUNK_BYTES", statuslist_core::CHUNK_BYTES)?;
