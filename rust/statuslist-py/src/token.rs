@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 use statuslist_core::token::{self, Algorithm, Claims, Format};
 use statuslist_core::{Error, StatusListObject};
@@ -78,7 +79,7 @@ type Job<'py> = (
     Option<u64>,
     Option<String>,
     u8,
-    Vec<u8>,
+    PyBackedBytes,
     Option<String>,
 );
 
@@ -100,7 +101,7 @@ pub(crate) fn sign_tokens<'py>(
             iss,
             status_list: StatusListObject {
                 bits,
-                lst,
+                lst: lst.to_vec(),
                 aggregation_uri,
             },
         };
