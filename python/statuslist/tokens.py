@@ -1,51 +1,202 @@
 """Status List Tokens (spec §5): signing keys and signed JWT/CWT tokens, built by the native core.
 
-This module is the first slice of the token layer: loading a PEM/PKCS#8 private key, signing one
-or many tokens (many at once run in parallel in Rust with the GIL released), and verifying a
-token against a known public key. JWKS publishing, JWK key files, ``kid`` thumbprints and the
-relying-party SDK are still to come (issue #3).
+Keys: PEM (PKCS#8, or any format ``cryptography`` reads) or JWK private keys, an optional PEM
+certificate chain (JWT ``x5c`` / COSE ``x5chain``), ``kid`` defaulting to the RFC 7638 thumbprint,
+public keys published as a JWKS. Signing one or many tokens runs in Rust (many at once in
+parallel, GIL released). Referenced-token helpers build the ``status`` claim of spec §6.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from statuslist._native import SigningKey, sign_tokens, verify_token
 from statuslist.codec import StatusList
 from statuslist.exceptions import KeyLoadError
 
-__all__ = ["SigningKey", "TokenClaims", "load_signing_key", "sign", "sign_many", "verify"]
+__all__ = [
+    "CWT_STATUS_CLAIM",
+    "IssuerKey",
+    "SigningKey",
+    "TokenClaims",
+    "cwt_status_claim",
+    "generate_private_key",
+    "jwks",
+    "jwt_status_claim",
+    "load_key",
+    "load_signing_key",
+    "sign",
+    "sign_many",
+    "verify",
+]
+
+#: CWT claim key of the ``status`` claim in a Referenced Token (still "TBD" in draft -20).
+CWT_STATUS_CLAIM = 65535
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 Format = Literal["jwt", "cwt"]
 
 
-def load_signing_key(pem: bytes, kid: str, password: bytes | None = None) -> SigningKey:
-    """Loads a PEM private key; the algorithm follows from the key type (P-256 → ES256,
-    P-384 → ES384, Ed25519 → EdDSA, RSA → PS256)."""
-    try:
-        key = serialization.load_pem_private_key(pem, password=password)
-    except (ValueError, TypeError) as exc:
-        raise KeyLoadError(f"cannot read the PEM private key: {exc}") from None
+def _alg_for(key: object) -> str:
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
-        alg = "ES256"
-    elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP384R1):
-        alg = "ES384"
-    elif isinstance(key, ed25519.Ed25519PrivateKey):
-        alg = "EdDSA"
-    elif isinstance(key, rsa.RSAPrivateKey):
-        alg = "PS256"
-    else:
-        raise KeyLoadError(f"unsupported key type {type(key).__name__}")
-    der = key.private_bytes(
+        return "ES256"
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP384R1):
+        return "ES384"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "EdDSA"
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "PS256"
+    raise KeyLoadError(f"unsupported key type {type(key).__name__} (ES256, ES384, EdDSA, PS256)")
+
+
+def _read_private_key(data: bytes, password: bytes | None) -> PrivateKey:
+    text = data.lstrip()
+    key: object
+    try:
+        if text.startswith(b"{"):
+            jwk = json.loads(text)
+            if "d" not in jwk:
+                raise KeyLoadError("the JWK has no private part ('d')")
+            kty = jwk.get("kty")
+            if kty == "EC":
+                key = ECKey.import_key(jwk).private_key
+            elif kty == "OKP":
+                key = OKPKey.import_key(jwk).private_key
+            elif kty == "RSA":
+                key = RSAKey.import_key(jwk).private_key
+            else:
+                raise KeyLoadError(f"unsupported JWK kty {kty!r}")
+        elif text.startswith(b"-----"):
+            key = serialization.load_pem_private_key(data, password=password)
+        else:
+            key = serialization.load_der_private_key(data, password=password)
+    except KeyLoadError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise KeyLoadError(f"cannot read the private key: {exc}") from None
+    supported = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+    if not isinstance(key, supported):
+        raise KeyLoadError(
+            f"unsupported key type {type(key).__name__} (ES256, ES384, EdDSA, PS256)"
+        )
+    return key
+
+
+def _public_jwk_key(private: PrivateKey) -> ECKey | OKPKey | RSAKey:
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        return ECKey.import_key(private.public_key())
+    if isinstance(private, ed25519.Ed25519PrivateKey):
+        return OKPKey.import_key(private.public_key())
+    return RSAKey.import_key(private.public_key())
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerKey:
+    """A signing key with what relying parties need to verify it: its public JWK (with ``kid``,
+    ``alg``, ``use``) and the certificate chain, if any."""
+
+    signer: SigningKey
+    public_jwk: dict[str, Any] = field(repr=False)
+    chain: tuple[x509.Certificate, ...] = ()
+
+    @property
+    def kid(self) -> str:
+        return self.signer.kid
+
+    @property
+    def alg(self) -> str:
+        return self.signer.alg
+
+
+def load_key(
+    data: bytes,
+    kid: str | None = None,
+    *,
+    password: bytes | None = None,
+    chain_pem: bytes | None = None,
+) -> IssuerKey:
+    """Loads a private key from PEM, DER or a JWK. The algorithm follows from the key type
+    (P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA, RSA → PS256); ``kid`` defaults to the
+    RFC 7638 thumbprint of the public key; ``chain_pem`` (leaf first) goes into x5c/x5chain."""
+    private = _read_private_key(data, password)
+    alg = _alg_for(private)
+    public = _public_jwk_key(private)
+    kid = kid or public.thumbprint()
+    chain: tuple[x509.Certificate, ...] = ()
+    if chain_pem is not None:
+        try:
+            chain = tuple(x509.load_pem_x509_certificates(chain_pem))
+        except ValueError as exc:
+            raise KeyLoadError(f"cannot read the certificate chain: {exc}") from None
+    der = private.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return SigningKey(alg, der, kid)
+    x5c = [c.public_bytes(serialization.Encoding.DER) for c in chain]
+    signer = SigningKey(alg, der, kid, x5c)
+    jwk = {**public.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
+    return IssuerKey(signer=signer, public_jwk=jwk, chain=chain)
+
+
+def load_signing_key(
+    data: bytes, kid: str | None = None, password: bytes | None = None
+) -> SigningKey:
+    """The native signing key of :func:`load_key`."""
+    return load_key(data, kid, password=password).signer
+
+
+def generate_private_key(alg: str = "ES256") -> bytes:
+    """A new private key for ``alg`` as PKCS#8 PEM."""
+    key: PrivateKey
+    if alg == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif alg == "ES384":
+        key = ec.generate_private_key(ec.SECP384R1())
+    elif alg == "EdDSA":
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif alg == "PS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    else:
+        raise KeyLoadError(f"unsupported algorithm {alg!r}; choose ES256, ES384, EdDSA or PS256")
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def jwks(keys: list[IssuerKey]) -> dict[str, list[dict[str, Any]]]:
+    """The JWK Set (RFC 7517) publishing the public keys, with ``x5c`` where a chain is set."""
+    out = []
+    for k in keys:
+        jwk = dict(k.public_jwk)
+        if k.chain:
+            jwk["x5c"] = [
+                base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+                for c in k.chain
+            ]
+        out.append(jwk)
+    return {"keys": out}
+
+
+def jwt_status_claim(idx: int, uri: str) -> dict[str, Any]:
+    """The ``status`` claim of a JWT Referenced Token (spec §6.1)."""
+    return {"status": {"status_list": {"idx": idx, "uri": uri}}}
+
+
+def cwt_status_claim(idx: int, uri: str) -> dict[int, Any]:
+    """The ``status`` claim (key 65535) of a CWT Referenced Token (spec §6.3), text keys inside."""
+    return {CWT_STATUS_CLAIM: {"status_list": {"idx": idx, "uri": uri}}}
 
 
 @dataclass(frozen=True, slots=True)

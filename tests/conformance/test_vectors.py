@@ -1,4 +1,4 @@
-"""Every list vector of the spec (§4 examples, Appendix C) decodes exactly and re-encodes faithfully.
+"""Every list vector of the spec (§4 examples, Appendix C) decodes exactly and re-encodes right.
 
 Decoding is checked against a byte array built here from the vector's ``statuses``, ``size`` and
 ``bits`` with the closed form of spec §4.1 (entry ``i`` occupies bits ``i*bits .. i*bits+bits-1``
@@ -142,7 +142,7 @@ def test_to_cbor_is_a_spec_map(list_vector: Vector) -> None:
 
 URIS = [
     "https://example.com/statuslists/aggregation",
-    "https://example.com/agg?type=\"mdoc\"&q=a\\b",
+    'https://example.com/agg?type="mdoc"&q=a\\b',
     "urn:example:caf\u00e9:\u2603",
 ]
 

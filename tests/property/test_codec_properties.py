@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from statuslist import StatusList
 from statuslist.codec import CHUNK_BYTES
 
-# --- reference: spec §4.1 (packing, zlib) and §4.2 (base64url without padding) ---------------
+# --- reference: spec §4.1 (packing, zlib) and §4.2 (base64url without padding) --------------------
 
 
 def pack(size: int, bits: int, statuses: Mapping[int, int]) -> bytes:
@@ -46,7 +46,7 @@ def encode_json(raw: bytes, bits: int, level: int = 9) -> dict[str, object]:
     return {"bits": bits, "lst": b64url(zlib.compress(raw, level))}
 
 
-# --- strategies --------------------------------------------------------------------------------
+# --- strategies -----------------------------------------------------------------------------------
 
 BITS = [1, 2, 4, 8]
 
@@ -103,10 +103,10 @@ def apply(sl: StatusList, case: Case, how: str) -> None:
             sl[i - case.size] = v
 
 
-# --- properties --------------------------------------------------------------------------------
+# --- properties -----------------------------------------------------------------------------------
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), st.sampled_from(["array", "list", "setitem", "negative"]))
 def test_native_list_matches_reference(case: Case, how: str) -> None:
     sl = StatusList(case.size, case.bits)
@@ -123,7 +123,7 @@ def test_native_list_matches_reference(case: Case, how: str) -> None:
     assert sl.counts() == {v: n for v, n in Counter(expected).items() if n}
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cases(),
     st.integers(0, 9),
@@ -173,7 +173,7 @@ def noisy_bytes(draw: st.DrawFn) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=5000) | noisy_bytes(), st.sampled_from(BITS))
 def test_arbitrary_bytes_round_trip(raw: bytes, bits: int) -> None:
     """Noise, runs and short inputs exercise stored, fixed and dynamic blocks and the matcher."""
@@ -193,7 +193,7 @@ ROUND = st.tuples(
 )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32), st.lists(ROUND, min_size=1, max_size=5))
 def test_incremental_encode_equals_fresh_encode(
     seed: int, rounds: list[tuple[str, int, int]]

@@ -46,6 +46,43 @@ pub fn b64url_decode(text: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::MalformedBase64(e.to_string()))
 }
 
+/// The member names of a JSON object in document order (duplicates kept).
+struct Members(Vec<String>);
+
+impl Members {
+    fn duplicate(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.0
+            .iter()
+            .find(|k| !seen.insert(k.as_str()))
+            .map(String::as_str)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Members, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(Members(keys))
+            }
+        }
+        de.deserialize_map(Keys)
+    }
+}
+
 fn malformed(msg: impl Into<String>) -> Error {
     Error::MalformedObject(msg.into())
 }
@@ -90,6 +127,13 @@ impl StatusListObject {
         let obj = value
             .as_object()
             .ok_or_else(|| malformed("status_list must be a JSON object"))?;
+        // serde_json keeps the last of duplicate members; the spec's object has none, and a
+        // second "bits" or "lst" could make two parsers read different lists, so refuse them.
+        let members: Members =
+            serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))?;
+        if let Some(dup) = members.duplicate() {
+            return Err(malformed(format!("duplicate member {dup:?}")));
+        }
         let bits = match obj.get("bits") {
             None => return Err(malformed("missing required member \"bits\"")),
             Some(v) => v
@@ -140,7 +184,7 @@ impl StatusListObject {
     pub fn from_cbor(data: &[u8]) -> Result<Self> {
         let cbor = |e: minicbor::decode::Error| malformed(format!("invalid CBOR: {e}"));
         let mut d = minicbor::Decoder::new(data);
-        if d.datatype().map_err(cbor)? != Type::Map {
+        if !matches!(d.datatype().map_err(cbor)?, Type::Map | Type::MapIndef) {
             return Err(malformed("status_list must be a CBOR map"));
         }
         let entries = d.map().map_err(cbor)?;
@@ -165,22 +209,45 @@ impl StatusListObject {
                 "bits" => {
                     if !matches!(
                         d.datatype().map_err(cbor)?,
-                        Type::U8 | Type::U16 | Type::U32 | Type::U64
+                        Type::U8
+                            | Type::U16
+                            | Type::U32
+                            | Type::U64
+                            | Type::I8
+                            | Type::I16
+                            | Type::I32
+                            | Type::I64
+                            | Type::Int
                     ) {
-                        return Err(malformed("\"bits\" must be an unsigned integer"));
+                        return Err(malformed("\"bits\" must be an integer"));
                     }
-                    let b = check_bits(d.u64().map_err(cbor)?)?;
+                    let b = check_bits(i128::from(d.int().map_err(cbor)?))?;
                     if bits.replace(b).is_some() {
                         return Err(duplicate());
                     }
                 }
                 "lst" => {
-                    if d.datatype().map_err(cbor)? != Type::Bytes {
-                        return Err(malformed(
-                            "\"lst\" must be a byte string (spec §4.3), not base64 text",
-                        ));
-                    }
-                    if lst.replace(d.bytes().map_err(cbor)?.to_vec()).is_some() {
+                    let value = match d.datatype().map_err(cbor)? {
+                        Type::Bytes => d.bytes().map_err(cbor)?.to_vec(),
+                        Type::BytesIndef => {
+                            let mut joined = Vec::new();
+                            for chunk in d.bytes_iter().map_err(cbor)? {
+                                joined.extend_from_slice(chunk.map_err(cbor)?);
+                            }
+                            joined
+                        }
+                        Type::String | Type::StringIndef => {
+                            return Err(malformed(
+                                "\"lst\" must be a byte string (spec §4.3), not base64 text",
+                            ))
+                        }
+                        other => {
+                            return Err(malformed(format!(
+                                "\"lst\" must be a byte string (spec §4.3), got {other}"
+                            )))
+                        }
+                    };
+                    if lst.replace(value).is_some() {
                         return Err(duplicate());
                     }
                 }

@@ -40,24 +40,29 @@ fn class_name(e: &Error) -> &'static str {
 
 impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> Self {
-        Python::attach(|py| {
-            let module = EXCEPTIONS
-                .get_or_try_init(py, || py.import("statuslist.exceptions").map(Bound::unbind));
-            let class = module.and_then(|m| {
-                m.bind(py)
-                    .getattr(class_name(&err.0))?
-                    .cast_into::<PyType>()
-                    .map_err(PyErr::from)
-            });
-            match class {
-                Ok(class) => PyErr::from_type(class, err.0.to_string()),
-                Err(e) => PyRuntimeError::new_err(format!(
-                    "{} (exception classes unavailable: {e})",
-                    err.0
-                )),
-            }
-        })
+        raise(class_name(&err.0), err.0.to_string())
     }
+}
+
+/// An exception of the `statuslist.exceptions` class named `class`, for errors the binding
+/// detects itself (e.g. a Python int too large for any index).
+pub(crate) fn raise(class: &str, message: String) -> PyErr {
+    Python::attach(|py| {
+        let module = EXCEPTIONS
+            .get_or_try_init(py, || py.import("statuslist.exceptions").map(Bound::unbind));
+        let class = module.and_then(|m| {
+            m.bind(py)
+                .getattr(class)?
+                .cast_into::<PyType>()
+                .map_err(PyErr::from)
+        });
+        match class {
+            Ok(class) => PyErr::from_type(class, message),
+            Err(e) => {
+                PyRuntimeError::new_err(format!("{message} (exception classes unavailable: {e})"))
+            }
+        }
+    })
 }
 
 /// Runs `work` with the GIL released and maps its error. Every O(n) call goes through here.

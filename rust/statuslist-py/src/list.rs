@@ -5,10 +5,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyString};
 use statuslist_core::{Error, StatusListObject, DEFAULT_MAX_BYTES};
 
-use crate::error::{detached, CoreError};
+use crate::error::{detached, raise, CoreError};
 
 type Core = statuslist_core::StatusList;
 
@@ -36,23 +36,71 @@ fn with_bytes<T>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<T>) -
     }
 }
 
-/// A non-negative integer argument; negative or huge values become the given core error.
+/// A Python int as `i128`, or `None` when it is an int too large for that; a non-int is a
+/// `TypeError` saying `expected` (worded like Python's own, e.g. "... must be integers").
+fn python_int(obj: &Bound<'_, PyAny>, expected: &str) -> PyResult<Option<i128>> {
+    if let Ok(v) = obj.extract::<i128>() {
+        return Ok(Some(v));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(None);
+    }
+    Err(PyTypeError::new_err(format!(
+        "{expected}, not {}",
+        obj.get_type().name()?
+    )))
+}
+
+/// A size or count argument: negative is an `ArgumentError`, beyond `u64` a limit error.
 fn non_negative(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
-    match obj.extract::<i128>() {
-        Ok(v) if v >= 0 => Ok(u64::try_from(v).unwrap_or(u64::MAX)),
-        Ok(v) => Err(err(Error::InvalidArgument(format!(
+    match python_int(obj, &format!("{what} must be an int"))? {
+        Some(v) if v < 0 => Err(err(Error::InvalidArgument(format!(
             "{what} must not be negative, got {v}"
         )))),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "{what} must be an int, got {}",
-            obj.get_type().name()?
-        ))),
+        Some(v) if v <= i128::from(u64::MAX) => Ok(v as u64),
+        _ => Err(raise(
+            "LimitExceededError",
+            format!("{what} {obj} is too large"),
+        )),
+    }
+}
+
+/// A `max_bytes` argument.
+fn byte_limit(v: i128) -> PyResult<usize> {
+    if v < 0 {
+        return Err(err(Error::InvalidArgument(format!(
+            "max_bytes must not be negative, got {v}"
+        ))));
+    }
+    Ok(usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+fn index_error(index: &dyn std::fmt::Display, len: u64) -> PyErr {
+    raise(
+        "IndexOutOfRangeError",
+        format!("index {index} is out of range for a list of {len} entries"),
+    )
+}
+
+/// A status value for a list of `bits` bits: values that no `bits` can hold (beyond 255, or
+/// beyond any machine integer) are reported like any other out-of-range value.
+fn status_value(obj: &Bound<'_, PyAny>, bits: u8) -> PyResult<u64> {
+    let max = if bits == 8 { 255 } else { (1u16 << bits) - 1 };
+    match python_int(obj, "status value must be an int")? {
+        Some(v) if v < 0 => Err(err(Error::InvalidArgument(format!(
+            "status value must not be negative, got {v}"
+        )))),
+        Some(v) if v <= i128::from(max) => Ok(v as u64),
+        _ => Err(raise(
+            "ValueOutOfRangeError",
+            format!("status value {obj} does not fit in {bits} bit(s) (maximum {max})"),
+        )),
     }
 }
 
 /// Indices as `u64`: typed buffers (array, numpy, memoryview) of 32/64-bit integers or any
-/// sequence of ints. Negative indices are out of range.
-fn extract_indices(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+/// iterable of ints. Negative or oversized indices are out of range for a list of `len`.
+fn extract_indices(obj: &Bound<'_, PyAny>, len: u64) -> PyResult<Vec<u64>> {
     let py = obj.py();
     if let Ok(buf) = PyBuffer::<u64>::get(obj) {
         return buf.to_vec(py);
@@ -68,41 +116,27 @@ fn extract_indices(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
         let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
         for item in obj.try_iter()? {
             let item = item?;
-            out.push(item.extract::<i64>().map_err(|_| {
-                err(Error::InvalidArgument(format!(
-                    "index {item} is not an integer in range"
-                )))
-            })?);
+            match python_int(&item, "set_many indices must be integers")? {
+                Some(v) if (0..=i128::from(u64::MAX)).contains(&v) => out.push(v as u64),
+                _ => return Err(index_error(&item, len)),
+            }
         }
-        out
+        return Ok(out);
     };
     signed
         .into_iter()
-        .map(|i| {
-            u64::try_from(i).map_err(|_| {
-                err(Error::InvalidArgument(format!(
-                    "index {i} must not be negative"
-                )))
-            })
-        })
+        .map(|i| u64::try_from(i).map_err(|_| index_error(&i, len)))
         .collect()
 }
 
-/// Status values as bytes: a `bytes`-like object or a sequence of ints 0..=255.
-fn extract_values(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+/// Status values as bytes: a `bytes`-like object (checked by the list) or ints below 2^bits.
+fn extract_values(obj: &Bound<'_, PyAny>, bits: u8) -> PyResult<Vec<u8>> {
     if let Ok(buf) = PyBuffer::<u8>::get(obj) {
         return buf.to_vec(obj.py());
     }
     let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
     for item in obj.try_iter()? {
-        let v = non_negative(&item?, "status value")?;
-        out.push(u8::try_from(v).map_err(|_| {
-            err(Error::ValueOutOfRange {
-                value: v,
-                bits: 8,
-                max: u8::MAX,
-            })
-        })?);
+        out.push(status_value(&item?, bits)? as u8);
     }
     Ok(out)
 }
@@ -145,17 +179,13 @@ impl StatusList {
     }
 
     fn resolve_index(core: &Core, index: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let i: i128 = index
-            .extract()
-            .map_err(|_| PyTypeError::new_err("status list indices must be integers"))?;
         let len = i128::from(core.len());
+        let Some(i) = python_int(index, "status list indices must be integers")? else {
+            return Err(index_error(index, core.len()));
+        };
         let resolved = if i < 0 { i + len } else { i };
         if !(0..len).contains(&resolved) {
-            let index = u64::try_from(i).unwrap_or(u64::MAX);
-            return Err(err(Error::IndexOutOfRange {
-                index,
-                len: core.len(),
-            }));
+            return Err(index_error(&i, core.len()));
         }
         Ok(resolved as u64)
     }
@@ -194,9 +224,9 @@ impl StatusList {
         index: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let value = non_negative(value, "status value")?;
         let mut core = self.lock(py);
         let i = Self::resolve_index(&core, index)?;
+        let value = status_value(value, core.bits())?;
         core.set(i, value).map_err(err)
     }
 
@@ -208,8 +238,13 @@ impl StatusList {
         indices: &Bound<'_, PyAny>,
         values: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let indices = extract_indices(indices)?;
-        let values = extract_values(values)?;
+        // Size and bits are fixed for the list's lifetime.
+        let (len, bits) = {
+            let core = self.lock(py);
+            (core.len(), core.bits())
+        };
+        let indices = extract_indices(indices, len)?;
+        let values = extract_values(values, bits)?;
         let core: &mut Core = &mut self.lock(py);
         detached(py, || core.set_many(&indices, &values))
     }
@@ -251,13 +286,14 @@ impl StatusList {
 
     /// Decodes a zlib stream, inflating at most `max_bytes` bytes.
     #[staticmethod]
-    #[pyo3(signature = (data, bits, max_bytes = DEFAULT_MAX_BYTES))]
+    #[pyo3(signature = (data, bits, max_bytes = DEFAULT_MAX_BYTES as i128))]
     fn decode(
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         bits: i128,
-        max_bytes: usize,
+        max_bytes: i128,
     ) -> PyResult<Self> {
+        let max_bytes = byte_limit(max_bytes)?;
         let bits = u64::from(statuslist_core::list::check_bits(bits).map_err(err)?);
         with_bytes(data, |z| {
             detached(py, || Core::decode(z, bits, max_bytes)).map(Self::wrap)
@@ -275,8 +311,9 @@ impl StatusList {
 
     /// Parses a JSON `status_list` object (text, bytes or a mapping) and inflates its list.
     #[staticmethod]
-    #[pyo3(signature = (obj, max_bytes = DEFAULT_MAX_BYTES))]
-    fn from_json(py: Python<'_>, obj: &Bound<'_, PyAny>, max_bytes: usize) -> PyResult<Self> {
+    #[pyo3(signature = (obj, max_bytes = DEFAULT_MAX_BYTES as i128))]
+    fn from_json(py: Python<'_>, obj: &Bound<'_, PyAny>, max_bytes: i128) -> PyResult<Self> {
+        let max_bytes = byte_limit(max_bytes)?;
         let parsed = parse_json(obj)?;
         detached(py, || parsed.to_list(max_bytes)).map(Self::wrap)
     }
@@ -297,8 +334,9 @@ impl StatusList {
 
     /// Parses a CBOR `status_list` map and inflates its list.
     #[staticmethod]
-    #[pyo3(signature = (data, max_bytes = DEFAULT_MAX_BYTES))]
-    fn from_cbor(py: Python<'_>, data: &Bound<'_, PyAny>, max_bytes: usize) -> PyResult<Self> {
+    #[pyo3(signature = (data, max_bytes = DEFAULT_MAX_BYTES as i128))]
+    fn from_cbor(py: Python<'_>, data: &Bound<'_, PyAny>, max_bytes: i128) -> PyResult<Self> {
+        let max_bytes = byte_limit(max_bytes)?;
         with_bytes(data, |b| {
             detached(py, || StatusListObject::from_cbor(b)?.to_list(max_bytes)).map(Self::wrap)
         })
