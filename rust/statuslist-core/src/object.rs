@@ -46,23 +46,28 @@ pub fn b64url_decode(text: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::MalformedBase64(e.to_string()))
 }
 
-/// The member names of a JSON object in document order (duplicates kept).
-struct Members(Vec<String>);
+/// The members of a JSON object in document order, duplicates kept (a `serde_json` map would
+/// silently keep only the last).
+struct Members(Vec<(String, serde_json::Value)>);
 
 impl Members {
     fn duplicate(&self) -> Option<&str> {
         let mut seen = std::collections::HashSet::new();
         self.0
             .iter()
-            .find(|k| !seen.insert(k.as_str()))
-            .map(String::as_str)
+            .map(|(k, _)| k.as_str())
+            .find(|k| !seen.insert(*k))
+    }
+
+    fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Members {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
             type Value = Members;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
@@ -71,15 +76,14 @@ impl<'de> serde::Deserialize<'de> for Members {
                 self,
                 mut map: A,
             ) -> std::result::Result<Members, A::Error> {
-                let mut keys = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    keys.push(key);
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    entries.push(entry);
                 }
-                Ok(Members(keys))
+                Ok(Members(entries))
             }
         }
-        de.deserialize_map(Keys)
+        de.deserialize_map(Entries)
     }
 }
 
@@ -122,32 +126,32 @@ impl StatusListObject {
 
     /// Parses the JSON object of spec §4.2.
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))?;
-        let obj = value
-            .as_object()
-            .ok_or_else(|| malformed("status_list must be a JSON object"))?;
-        // serde_json keeps the last of duplicate members; the spec's object has none, and a
+        let members: Members = serde_json::from_str(text).map_err(|e| {
+            if e.is_data() {
+                malformed("status_list must be a JSON object")
+            } else {
+                malformed(format!("not valid JSON: {e}"))
+            }
+        })?;
+        // serde_json maps keep the last of duplicate members; the spec's object has none, and a
         // second "bits" or "lst" could make two parsers read different lists, so refuse them.
-        let members: Members =
-            serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))?;
         if let Some(dup) = members.duplicate() {
             return Err(malformed(format!("duplicate member {dup:?}")));
         }
-        let bits = match obj.get("bits") {
+        let bits = match members.get("bits") {
             None => return Err(malformed("missing required member \"bits\"")),
             Some(v) => v
                 .as_i64()
                 .ok_or_else(|| malformed("\"bits\" must be an integer"))?,
         };
         let bits = check_bits(bits)?;
-        let lst = match obj.get("lst") {
+        let lst = match members.get("lst") {
             None => return Err(malformed("missing required member \"lst\"")),
             Some(v) => v
                 .as_str()
                 .ok_or_else(|| malformed("\"lst\" must be a string"))?,
         };
-        let aggregation_uri = match obj.get("aggregation_uri") {
+        let aggregation_uri = match members.get("aggregation_uri") {
             None => None,
             Some(v) => Some(
                 v.as_str()
