@@ -11,6 +11,8 @@ __all__ = [
     "ArgumentError",
     "Base64Error",
     "DecompressError",
+    "ExpiredTokenError",
+    "FetchError",
     "IndexOutOfRangeError",
     "InvalidBitsError",
     "KeyLoadError",
@@ -18,7 +20,9 @@ __all__ = [
     "MalformedError",
     "SignatureError",
     "StatusListError",
+    "SubjectMismatchError",
     "TokenError",
+    "UnknownKeyError",
     "ValueOutOfRangeError",
 ]
 
@@ -73,3 +77,19 @@ class TokenError(StatusListError):
 
 class SignatureError(TokenError):
     """A Status List Token whose signature does not verify."""
+
+
+class FetchError(StatusListError):
+    """The Status List Token could not be fetched (network error, HTTP status, redirects)."""
+
+
+class UnknownKeyError(TokenError):
+    """No trusted key matches the token's ``kid``/algorithm."""
+
+
+class ExpiredTokenError(TokenError):
+    """The Status List Token's ``exp`` has passed (spec §8.3: it MUST NOT be relied upon)."""
+
+
+class SubjectMismatchError(TokenError):
+    """The token's ``sub`` is not exactly the ``uri`` of the Referenced Token's status claim."""
