@@ -124,8 +124,10 @@ def _jwk_public_key(jwk: Mapping[str, Any]) -> bytes:
     if kty == "RSA":
         n = int.from_bytes(_b64(jwk["n"]), "big")
         e = int.from_bytes(_b64(jwk["e"]), "big")
-        return rsa.RSAPublicNumbers(e, n).public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.PKCS1
+        return (
+            rsa.RSAPublicNumbers(e, n)
+            .public_key()
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
         )
     raise UnknownKeyError(f"unsupported JWK kty {kty!r}")
 
@@ -321,6 +323,7 @@ class StatusListClient:
             status_list = claims.get("status_list")
             if not isinstance(status_list, dict):
                 raise TokenError("claim status_list is missing or not an object")
+
             def build() -> StatusList:
                 return StatusList.from_json(status_list, max_bytes=self._max_bytes)
         else:
@@ -335,8 +338,10 @@ class StatusListClient:
             if not isinstance(cbor_list, dict):
                 raise TokenError("claim status_list (65533) is missing or not a map")
             encoded = cbor2.dumps(cbor_list)
+
             def build() -> StatusList:
                 return StatusList.from_cbor(encoded, max_bytes=self._max_bytes)
+
         if sub != uri:
             raise SubjectMismatchError(f"token sub {sub!r} is not the referenced uri {uri!r}")
         if iat is None:
