@@ -5,7 +5,8 @@ the token's whole claims) and returns a :class:`StatusResult`. On the way it:
 
 - fetches ``uri`` with ``Accept`` for the formats it accepts, bounded redirects, a timeout and a
   cap on the response size;
-- verifies the signature against the trusted keys (JWKs given directly and/or a JWKS URL), with an
+- verifies the signature against the trusted keys (JWKs given directly and/or a JWKS URL, or an
+  ``x5c``/``x5chain`` certificate chain that validates to a configured trust anchor), with an
   algorithm allowlist; ``none`` in any casing, HMAC algorithms, JWE and JSON-serialised JWS are
   refused (RFC 8725); ``typ`` must be ``statuslist+jwt`` / ``application/statuslist+cwt``; a CWT
   must be COSE_Sign1 tagged 18 and not wrapped in tag 61;
@@ -21,6 +22,7 @@ Every failure raises a :class:`~statuslist.exceptions.StatusListError` subclass 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import time
 from collections import OrderedDict
@@ -30,8 +32,15 @@ from typing import Any, Literal
 
 import aiohttp
 import cbor2
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.verification import (
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from statuslist.codec import DEFAULT_MAX_BYTES, StatusList
 from statuslist.exceptions import (
@@ -147,6 +156,7 @@ class StatusListClient:
         *,
         trusted_jwks: Sequence[Mapping[str, Any]] = (),
         jwks_url: str | None = None,
+        trust_anchors: Sequence[x509.Certificate] = (),
         formats: Sequence[Format] = ("jwt", "cwt"),
         algorithms: Sequence[str] = ("ES256", "ES384", "EdDSA", "PS256"),
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -160,8 +170,11 @@ class StatusListClient:
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not trusted_jwks and jwks_url is None:
-            raise ValueError("give trusted_jwks and/or jwks_url: tokens must verify against keys")
+        if not trusted_jwks and jwks_url is None and not trust_anchors:
+            raise ValueError(
+                "give trusted_jwks, jwks_url and/or trust_anchors: tokens must verify against keys"
+            )
+        self._anchors = list(trust_anchors)
         unknown = set(formats) - set(MEDIA_TYPES)
         if not formats or unknown:
             raise ValueError(f"formats must be a non-empty subset of jwt, cwt; got {formats!r}")
@@ -280,9 +293,49 @@ class StatusListClient:
             self._remote_jwks = [k for k in keys if isinstance(k, Mapping)]
         return [*self._jwks, *(self._remote_jwks or [])]
 
-    async def _key_for(self, kid: str | None, alg: str) -> bytes:
+    def _chain_key(self, chain: list[bytes], alg: str) -> bytes:
+        """The leaf's public key, once the chain validates to a trust anchor at the current time."""
+        try:
+            certs = [x509.load_der_x509_certificate(c) for c in chain]
+        except ValueError:
+            raise TokenError("x5c/x5chain holds a certificate that is not DER") from None
+        builder = (
+            PolicyBuilder()
+            .store(Store(self._anchors))
+            .time(dt.datetime.fromtimestamp(self._clock(), dt.UTC))
+            .extension_policies(
+                ca_policy=ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=ExtensionPolicy.permit_all(),
+            )
+        )
+        try:
+            builder.build_client_verifier().verify(certs[0], certs[1:])
+        except VerificationError as exc:
+            raise UnknownKeyError(f"certificate chain does not validate: {exc}") from None
+        public = certs[0].public_key()
+        kinds = {
+            "ES256": ec.EllipticCurvePublicKey,
+            "ES384": ec.EllipticCurvePublicKey,
+            "EdDSA": ed25519.Ed25519PublicKey,
+            "PS256": rsa.RSAPublicKey,
+        }
+        if not isinstance(public, kinds.get(alg, type(None))):
+            raise UnknownKeyError(f"the certificate's key does not fit {alg}")
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            return public.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        if isinstance(public, ed25519.Ed25519PublicKey):
+            return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        if isinstance(public, rsa.RSAPublicKey):
+            return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+        raise UnknownKeyError(f"unsupported certificate key type {type(public).__name__}")
+
+    async def _key_for(self, kid: str | None, alg: str, chain: list[bytes] | None = None) -> bytes:
         if alg.lower() == "none" or alg not in self._algorithms:
             raise TokenError(f"algorithm {alg!r} is not allowed")
+        if chain and self._anchors:
+            return self._chain_key(chain, alg)
         keys = await self._keys()
         matches = [k for k in keys if kid is None or k.get("kid") == kid]
         matches = [k for k in matches if k.get("alg", alg) == alg]
@@ -314,7 +367,13 @@ class StatusListClient:
             if not isinstance(header, dict):
                 raise TokenError("JWT header is not a JSON object")
             alg, kid = str(header.get("alg")), header.get("kid")
-            key = await self._key_for(kid if isinstance(kid, str) else None, alg)
+            x5c = header.get("x5c")
+            chain = (
+                [base64.b64decode(c) for c in x5c if isinstance(c, str)]
+                if isinstance(x5c, list) and x5c
+                else None
+            )
+            key = await self._key_for(kid if isinstance(kid, str) else None, alg, chain)
             _, raw_claims = verify(text, "jwt", alg, key)
             claims = json.loads(raw_claims)
             if not isinstance(claims, dict):
@@ -327,17 +386,17 @@ class StatusListClient:
             def build() -> StatusList:
                 return StatusList.from_json(status_list, max_bytes=self._max_bytes)
         else:
-            kid, alg = self._cwt_key_hints(body)
-            key = await self._key_for(kid, alg)
+            kid, alg, chain = self._cwt_key_hints(body)
+            key = await self._key_for(kid, alg, chain)
             _, raw_claims = verify(body, "cwt", alg, key)
             claims = cbor2.loads(raw_claims)
-            if not isinstance(claims, dict):
+            if not isinstance(claims, Mapping):
                 raise TokenError("CWT claims are not a map")
             sub, iat, exp, ttl = (claims.get(k) for k in (CWT_SUB, CWT_IAT, CWT_EXP, CWT_TTL))
             cbor_list = claims.get(CWT_STATUS_LIST)
-            if not isinstance(cbor_list, dict):
+            if not isinstance(cbor_list, Mapping):
                 raise TokenError("claim status_list (65533) is missing or not a map")
-            encoded = cbor2.dumps(cbor_list)
+            encoded = cbor2.dumps(dict(cbor_list))
 
             def build() -> StatusList:
                 return StatusList.from_cbor(encoded, max_bytes=self._max_bytes)
@@ -366,8 +425,8 @@ class StatusListClient:
         )
 
     @staticmethod
-    def _cwt_key_hints(body: bytes) -> tuple[str | None, str]:
-        """kid (unprotected label 4) and alg (protected label 1) of a COSE_Sign1, unverified."""
+    def _cwt_key_hints(body: bytes) -> tuple[str | None, str, list[bytes] | None]:
+        """kid (unprotected 4), alg (protected 1) and x5chain (unprotected 33), unverified."""
         try:
             outer = cbor2.loads(body)
         except (cbor2.CBORDecodeError, ValueError, TypeError):
@@ -384,9 +443,18 @@ class StatusListClient:
             raise TokenError("CWT protected header is not valid CBOR") from None
         unprotected = outer.value[1]
         cose_algs = {-7: "ES256", -35: "ES384", -8: "EdDSA", -37: "PS256"}
-        alg_id = protected.get(1) if isinstance(protected, dict) else None
+        alg_id = protected.get(1) if isinstance(protected, Mapping) else None
         alg = cose_algs.get(alg_id) if isinstance(alg_id, int) else None
         if alg is None:
             raise TokenError("CWT protected header has no allowed alg")
-        kid = unprotected.get(4) if isinstance(unprotected, dict) else None
-        return (kid.decode("utf-8", "replace") if isinstance(kid, bytes) else None), alg
+        # cbor2 decodes maps nested in a tag as frozendict: test for Mapping, not dict.
+        kid = unprotected.get(4) if isinstance(unprotected, Mapping) else None
+        x5 = unprotected.get(33) if isinstance(unprotected, Mapping) else None
+        chain = (
+            [x5]
+            if isinstance(x5, bytes)
+            else [c for c in x5 if isinstance(c, bytes)]
+            if (isinstance(x5, list))
+            else None
+        )
+        return (kid.decode("utf-8", "replace") if isinstance(kid, bytes) else None), alg, chain

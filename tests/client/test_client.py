@@ -69,7 +69,9 @@ def forged_jwt(uri: str, header: dict[str, Any] | None = None, **claims: Any) ->
     return jwt.encode(h, _claims(uri, **claims), JOSE_KEY).encode()
 
 
-def forged_cwt(uri: str, tag: int | None = 18, lst_as_text: bool = False) -> bytes:
+def forged_cwt(
+    uri: str, tag: int | None = 18, lst_as_text: bool = False, kid: bytes = b"rp-test"
+) -> bytes:
     protected = cbor2.dumps({1: -7, 16: "application/statuslist+cwt"})
     sl = json.loads(_list().to_json())
     lst = sl["lst"] if lst_as_text else _list().encode()
@@ -79,7 +81,7 @@ def forged_cwt(uri: str, tag: int | None = 18, lst_as_text: bool = False) -> byt
     to_sign = cbor2.dumps(["Signature1", protected, b"", payload])
     r, s = decode_dss_signature(PRIVATE.sign(to_sign, ec.ECDSA(hashes.SHA256())))
     sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    message = [protected, {4: b"rp-test"}, payload, sig]
+    message = [protected, {4: kid}, payload, sig]
     return cbor2.dumps(message if tag is None else cbor2.CBORTag(tag, message))
 
 
@@ -282,6 +284,10 @@ def test_index_out_of_bounds() -> None:
 def test_zip_bomb_over_the_cap() -> None:
     bomb = {"bits": 1, "lst": _b64(zlib.compress(bytes(64 << 20), 9))}
     _refused(lambda u: forged_jwt(u, status_list=bomb), LimitExceededError, "16777216")
+
+
+def test_cwt_unknown_kid() -> None:
+    _refused(lambda u: forged_cwt(u, kid=b"nobody"), UnknownKeyError, "nobody", ctype=CWT_TYPE)
 
 
 def test_cwt_with_tag_61_refused() -> None:
