@@ -2,8 +2,9 @@
 
 Verbs: ``encode`` / ``decode`` (status_list objects), ``keygen`` (a signing key), ``fetch`` (get a
 Status List Token as served), ``inspect`` (decode a token without verifying it: claims, bits,
-size, counts per status) and ``check`` (the validated status of one entry, as a relying party
-sees it). ``serve`` and ``loadtest`` arrive with the service.
+size, counts per status), ``check`` (the validated status of one entry, as a relying party
+sees it), ``serve`` (the service), ``apikey create`` (an issuer API key, written to the data
+directory's database) and ``lists create|show|list`` (the issuer API of a running server).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +25,7 @@ import cbor2
 from statuslist import __version__
 from statuslist.codec import DEFAULT_MAX_BYTES, StatusList
 from statuslist.exceptions import StatusListError
+from statuslist.service.errors import ServiceError
 
 __all__ = ["main"]
 
@@ -107,6 +110,52 @@ def _build_parser() -> argparse.ArgumentParser:
         help="accept only this format (default: both, JWT preferred)",
     )
     chk.add_argument("--timeout", type=float, default=10.0)
+
+    srv = verbs.add_parser(
+        "serve", help="run the service (embedded SQLite; dev setup if no config)"
+    )
+    srv.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    srv.add_argument("--data", type=Path, default=None, help="data directory (statuslist-data)")
+    srv.add_argument("--host", default=None, help="listen address (127.0.0.1)")
+    srv.add_argument("--port", type=int, default=None, help="listen port (8080)")
+    srv.add_argument("--public-url", default=None, help="public base URL (sub/uri of tokens)")
+    srv.add_argument("--publish-interval", type=float, default=None, help="seconds (1.0)")
+    srv.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    apikey = verbs.add_parser("apikey", help="issuer API keys")
+    apikey_verbs = apikey.add_subparsers(dest="apikey_verb", required=True)
+    akc = apikey_verbs.add_parser("create", help="create an API key and print it (shown once)")
+    akc.add_argument("--config", type=Path, default=None)
+    akc.add_argument("--data", type=Path, default=None)
+    akc.add_argument("--issuer", default=None, help="issuer the key acts for (dev: default)")
+    akc.add_argument("--scope", choices=("read", "write", "admin"), default="write")
+    akc.add_argument("--label", default="", help="name shown in the change log")
+
+    lists = verbs.add_parser("lists", help="status lists of a running server (issuer API)")
+    lists_verbs = lists.add_subparsers(dest="lists_verb", required=True)
+    for name, text in (
+        ("create", "create a list"),
+        ("show", "one list: metadata, counts, publish state"),
+        ("list", "the issuer's lists"),
+    ):
+        sub = lists_verbs.add_parser(name, help=text)
+        sub.add_argument("--url", default=None, help="server base URL (http://127.0.0.1:8080)")
+        sub.add_argument(
+            "--api-key",
+            default=None,
+            help="bearer key (default: $STATUSLIST_API_KEY, else DATA/admin-api-key)",
+        )
+        sub.add_argument("--data", type=Path, default=Path("statuslist-data"))
+        sub.add_argument("--timeout", type=float, default=30.0)
+        if name == "show":
+            sub.add_argument("list_id")
+        if name == "create":
+            sub.add_argument("--bits", type=int, default=None)
+            sub.add_argument("--size", type=int, default=None)
+            sub.add_argument("--ttl", type=int, default=None)
+            sub.add_argument("--formats", default=None, help="comma-separated: jwt,cwt")
+            sub.add_argument("--final-invalid", action="store_true", help="INVALID is final")
+            sub.add_argument("--decoys", type=int, default=None)
     return parser
 
 
@@ -255,7 +304,145 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from aiohttp import web
+
+    from statuslist.config import load_settings
+    from statuslist.web import create_app
+
+    settings = load_settings(
+        args.config,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data,
+        public_base_url=args.public_url,
+        publish_interval=args.publish_interval,
+    )
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    loop: asyncio.AbstractEventLoop
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
+        loop = asyncio.new_event_loop()
+
+    def announce(_: object) -> None:
+        print(
+            f"statuslist {__version__}: serving on http://{settings.host}:{settings.port} "
+            f"(public URL {settings.base_url}, data in {settings.data_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout,
+        print=announce,
+        loop=loop,
+    )
+    return 0
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    from statuslist.config import DEV_ISSUER, load_settings
+    from statuslist.service import DB_FILE, create_api_key
+    from statuslist.storage.sqlite import SQLiteStorage
+
+    settings = load_settings(args.config, data_dir=args.data)
+    issuers = [i.name for i in settings.issuers] or [DEV_ISSUER]
+    issuer = args.issuer or (issuers[0] if len(issuers) == 1 else None)
+    if issuer not in issuers:
+        raise ValueError(f"--issuer must be one of: {', '.join(issuers)}")
+
+    async def create() -> str:
+        storage = SQLiteStorage(settings.data_dir / DB_FILE)
+        await storage.open()
+        try:
+            key, _ = await create_api_key(storage, issuer, args.scope, args.label, time.time())
+        finally:
+            await storage.close()
+        return key
+
+    key = asyncio.run(create())
+    print(key)
+    print(
+        f"created a {args.scope} API key for issuer {issuer!r}; it is shown only now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _lists(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    base = (args.url or os.environ.get("STATUSLIST_URL") or "http://127.0.0.1:8080").rstrip("/")
+    key = args.api_key or os.environ.get("STATUSLIST_API_KEY")
+    if key is None:
+        path = args.data / "admin-api-key"
+        try:
+            key = path.read_text().strip()
+        except OSError:
+            raise ValueError(
+                f"no API key: pass --api-key, set STATUSLIST_API_KEY or {path}"
+            ) from None
+    if args.lists_verb == "create":
+        body: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("bits", args.bits),
+                ("size", args.size),
+                ("ttl", args.ttl),
+                ("decoys", args.decoys),
+            )
+            if v is not None
+        }
+        if args.formats:
+            body["formats"] = [f.strip() for f in args.formats.split(",")]
+        if args.final_invalid:
+            body["final_invalid"] = True
+        method, url = "POST", f"{base}/v1/lists"
+    elif args.lists_verb == "show":
+        method, url, body = "GET", f"{base}/v1/lists/{args.list_id}", {}
+    else:
+        method, url, body = "GET", f"{base}/v1/lists", {}
+
+    async def call() -> tuple[int, Any]:
+        timeout = aiohttp.ClientTimeout(total=args.timeout)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.request(method, url, json=body or None, headers=headers) as resp,
+        ):
+            return resp.status, json.loads(await resp.read() or b"null")
+
+    try:
+        status, doc = asyncio.run(call())
+    except aiohttp.ClientError as exc:
+        raise OSError(f"{method} {url} failed: {exc!r}") from None
+    print(json.dumps(doc, indent=2))
+    if status >= 400:
+        detail = doc.get("detail") if isinstance(doc, dict) else doc
+        print(f"statuslist: error: HTTP {status}: {detail}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.verb == "serve":
+        return _serve(args)
+    if args.verb == "apikey":
+        return _apikey(args)
+    if args.verb == "lists":
+        return _lists(args)
     if args.verb == "keygen":
         return _keygen(args)
     if args.verb == "fetch":
@@ -293,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Includes every validation failure of `check`: the entry's status is unknown.
         print(f"statuslist: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1 if args.verb == "check" else 2
+    except ServiceError as exc:
+        print(f"statuslist: error: {exc.detail}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, KeyError, cbor2.CBORDecodeError) as exc:
         print(f"statuslist: error: {exc}", file=sys.stderr)
         return 2

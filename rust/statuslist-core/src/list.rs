@@ -208,6 +208,21 @@ impl StatusList {
         Ok(())
     }
 
+    /// The statuses at `indices`, in order; an index past the end fails the whole call.
+    pub fn get_many<I: Copy + Into<u64>>(&self, indices: &[I]) -> Result<Vec<u8>> {
+        if let Some(&i) = indices.iter().find(|&&i| i.into() >= self.len) {
+            self.locate(i.into())?;
+        }
+        let (per_byte, bits, mask) = (u64::from(8 / self.bits), u32::from(self.bits), self.mask());
+        Ok(indices
+            .iter()
+            .map(|&i| {
+                let i: u64 = i.into();
+                (self.bytes[(i / per_byte) as usize] >> ((i % per_byte) as u32 * bits)) & mask
+            })
+            .collect())
+    }
+
     /// How many entries hold each status value (index = value, length 2^bits).
     #[must_use]
     pub fn counts(&self) -> Vec<u64> {
@@ -339,6 +354,26 @@ mod tests {
         assert!(l.set_many(&[1u64, 2], &[1, 9]).is_err());
         assert_eq!(l.counts()[0], 10, "a failed batch must change nothing");
         assert!(StatusList::new(MAX_ENTRIES + 1, 1).is_err());
+    }
+
+    #[test]
+    fn get_many_reads_what_set_many_wrote() {
+        for bits in [1u64, 2, 4, 8] {
+            let mut l = StatusList::new(1000, bits).unwrap();
+            let idx: Vec<u64> = (0..1000).step_by(7).collect();
+            let vals: Vec<u8> = idx.iter().map(|&i| (i % (1 << bits)) as u8).collect();
+            l.set_many(&idx, &vals).unwrap();
+            assert_eq!(l.get_many(&idx).unwrap(), vals);
+            let single: Vec<u8> = idx.iter().map(|&i| l.get(i).unwrap()).collect();
+            assert_eq!(single, vals);
+            assert_eq!(
+                l.get_many(&[0u64, 1000]).unwrap_err(),
+                Error::IndexOutOfRange {
+                    index: 1000,
+                    len: 1000
+                }
+            );
+        }
     }
 
     #[test]

@@ -249,6 +249,20 @@ impl StatusList {
         detached(py, || core.set_many(&indices, &values))
     }
 
+    /// The statuses at `indices` as one `bytes` (one byte per index); any index out of range
+    /// fails the whole call. Accepts the same index forms as `set_many`.
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        indices: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let len = self.lock(py).len();
+        let indices = extract_indices(indices, len)?;
+        let core: &Core = &self.lock(py);
+        let values = detached(py, || core.get_many(&indices))?;
+        Ok(PyBytes::new(py, &values))
+    }
+
     /// `{status value: number of entries}` for every value that occurs.
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let core: &Core = &self.lock(py);

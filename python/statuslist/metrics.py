@@ -1,0 +1,62 @@
+"""Prometheus metrics of one service instance, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_LAG = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "statuslist_http_requests", "HTTP requests", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "statuslist_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.entries_updated = Counter(
+            "statuslist_entries_updated",
+            "Status entries written, by new status value (revocations are status 1)",
+            ["status"],
+            registry=r,
+        )
+        self.allocated = Counter("statuslist_entries_allocated", "Entries allocated", registry=r)
+        self.publishes = Counter("statuslist_publishes", "Tokens signed and published", registry=r)
+        self.publish_lag = Histogram(
+            "statuslist_publish_lag_seconds",
+            "From the first durable change not yet published to the token showing it",
+            buckets=_LAG,
+            registry=r,
+        )
+        self.publish_duration = Histogram(
+            "statuslist_publish_duration_seconds",
+            "One publishing round: snapshot, encode, sign, persist",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.lists = Gauge("statuslist_lists", "Status lists loaded", registry=r)
+        self.list_entries = Gauge(
+            "statuslist_list_entries", "Entries over all loaded lists", registry=r
+        )
+        self.list_bytes = Gauge(
+            "statuslist_list_bitmap_bytes", "Bitmap bytes over all loaded lists", registry=r
+        )
+        self.commits = Gauge(
+            "statuslist_storage_commits", "Storage transactions committed (fsyncs)", registry=r
+        )
+        self.writes = Gauge(
+            "statuslist_storage_writes", "Writes committed (many share one commit)", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
