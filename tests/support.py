@@ -1,0 +1,143 @@
+"""Real servers for tests and benchmarks: ``statuslist serve`` as a subprocess on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ServerProcess", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """``python -m statuslist serve`` in ``data_dir``; ``start()`` waits for ``/readyz``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        public_url: str | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.public_url = public_url or self.url
+        self.args = args
+        self.env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "statuslist",
+            "serve",
+            "--data",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--public-url",
+            self.public_url,
+            *self.args,
+        ]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"server not ready after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    @property
+    def api_key(self) -> str:
+        return (self.data_dir / "admin-api-key").read_text().strip()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM (graceful shutdown), then SIGKILL after ``timeout``; returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One blocking HTTP request; returns (status, headers, body) for any status."""
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        hdrs = dict(headers or {})
+        if key is not None:
+            hdrs.setdefault("Authorization", f"Bearer {key}")
+        if data is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    def api(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        """An issuer API call with the admin key that must succeed; returns the parsed JSON."""
+        status, _, data = self.request(method, path, body, key=kw.pop("key", self.api_key), **kw)
+        if status >= 300:
+            raise AssertionError(f"{method} {path} -> {status}: {data[:500]!r}")
+        return json.loads(data) if data else None
