@@ -222,8 +222,11 @@ class Service:
             known = self.lists.get(list_id)
             if known is None or any(t.exp <= now for t in tokens.values()):
                 continue
-            known.published = Published.build(list_id, known.record.ttl, 0, tokens)
-            known.dirty = known.dirty or set(tokens) != set(known.record.formats)
+            seq = min(t.seq for t in tokens.values())
+            known.published = Published.build(list_id, known.record.ttl, seq, tokens)
+            known.dirty = seq < known.last_seq or set(tokens) != set(known.record.formats)
+            if not known.dirty:
+                known.unpublished_since = None
         self._update_gauges()
         self._publisher = asyncio.create_task(self._publish_loop(), name="statuslist-publisher")
         self.ready = True
@@ -387,6 +390,8 @@ class Service:
             decoy_idx = await asyncio.to_thread(perm.many, start, record.decoys)
         state = await self.storage.transact(lambda tx: self._create_in_tx(tx, record, decoy_idx))
         self._update_gauges()
+        # Published before the uri is handed out, so it never answers 503.
+        await self.publish_due(only=[state])
         return state
 
     def describe(self, state: ListState, *, counts: bool = True) -> dict[str, Any]:
@@ -469,8 +474,10 @@ class Service:
                 spare = [
                     self._new_record(caller.issuer, auto=True) for _ in range(count // per_list + 1)
                 ]
-        if spare or any(r[0].record.auto and r[1] == 0 for r in ranges):
+        fresh = [s for s, _, _ in ranges if s.published is None]
+        if fresh:
             self._update_gauges()
+            await self.publish_due(only=fresh)
             self.metrics.allocated.inc(count)
 
         def indices() -> list[tuple[str, int]]:
@@ -750,7 +757,8 @@ class Service:
             if not self.keys.get(s.record.issuer):
                 continue
             per_fmt = {
-                fmt: StoredToken(s.record.id, fmt, next(it), iat, exp) for fmt in s.record.formats
+                fmt: StoredToken(s.record.id, fmt, next(it), iat, exp, seq)
+                for fmt in s.record.formats
             }
             tokens.extend(per_fmt.values())
             published.append((s, seq, since, per_fmt))

@@ -93,9 +93,10 @@ class LoadedList:
 class StoredToken:
     list_id: str
     fmt: str
-    body: bytes
+    body: bytes = field(repr=False)
     iat: int
     exp: int
+    seq: int = 0  # the last change log sequence the token shows
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     body BLOB NOT NULL,
     iat INTEGER NOT NULL,
     exp INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
     PRIMARY KEY (list_id, fmt)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS token_history (
@@ -148,8 +149,9 @@ class _Tx:
 
     def save_token(self, t: StoredToken, archive: bool) -> None:
         self._conn.execute(
-            "INSERT OR REPLACE INTO tokens (list_id, fmt, body, iat, exp) VALUES (?,?,?,?,?)",
-            (t.list_id, t.fmt, t.body, t.iat, t.exp),
+            "INSERT OR REPLACE INTO tokens (list_id, fmt, body, iat, exp, seq)"
+            " VALUES (?,?,?,?,?,?)",
+            (t.list_id, t.fmt, t.body, t.iat, t.exp, t.seq),
         )
         if archive:
             self._conn.execute(
@@ -369,7 +371,7 @@ class SQLiteStorage:
         return await self._read(
             lambda conn: [
                 StoredToken(*r)
-                for r in conn.execute("SELECT list_id, fmt, body, iat, exp FROM tokens")
+                for r in conn.execute("SELECT list_id, fmt, body, iat, exp, seq FROM tokens")
             ]
         )
 
