@@ -132,9 +132,9 @@ def test_verification_rejects_bad_tokens() -> None:
     h, c, s = good.split(".")
     with pytest.raises(SignatureError):
         verify(good, "jwt", "ES256", other.public_key)
+    # Change one character inside the signature (always a different value).
+    bad = s[:10] + ("B" if s[10] == "A" else "A") + s[11:]
     with pytest.raises(SignatureError):
-        # Change one character inside the signature (always a different value).
-        bad = s[:10] + ("B" if s[10] == "A" else "A") + s[11:]
         verify(f"{h}.{c}.{bad}", "jwt", "ES256", key.public_key)
     for none in ("none", "None", "NONE"):
         with pytest.raises(TokenError, match="never accepted"):

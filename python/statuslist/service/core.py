@@ -613,6 +613,7 @@ class Service:
         """Writes all updates (possibly across several lists of the caller) atomically; returns
         the number of entries written. Validated before anything is written."""
         _require(caller, "write")
+        self._check_batch(sum(len(idx) for _, idx, _ in updates))
         for state, _, _ in updates:
             if state.record.issuer != caller.issuer:
                 raise NotFoundError(f"no list {state.record.id!r}", field="list_id")
@@ -835,7 +836,7 @@ def _require(caller: ApiKey, scope: str) -> None:
 def _only(body: Mapping[str, Any], allowed: set[str]) -> None:
     extra = set(body) - allowed
     if extra:
-        raise ValidationError(f"unexpected member(s): {', '.join(sorted(extra))}")
+        raise ValidationError(f"unexpected member(s): {', '.join(sorted(extra))}", field=min(extra))
 
 
 def _status_ok(svc: Service, state: ListState, s: Any) -> bool:

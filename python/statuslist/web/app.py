@@ -294,6 +294,8 @@ async def _json(request: web.Request) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("the body's JSON is nested too deeply") from None
 
 
 def _object(doc: Any, allowed: set[str]) -> dict[str, Any]:
@@ -363,7 +365,8 @@ async def get_entry(request: web.Request) -> web.Response:
 
 def _int_path(text: str) -> int | str:
     try:
-        return int(text) if text.lstrip("-").isdigit() and len(text) <= 20 else text
+        digits = text.removeprefix("-")
+        return int(text) if digits.isascii() and digits.isdigit() and len(text) <= 20 else text
     except ValueError:
         return text
 
@@ -405,6 +408,9 @@ async def patch_by_uri(request: web.Request) -> web.Response:
     updates = doc.get("updates")
     if not isinstance(updates, list) or not updates:
         raise ValidationError("updates must be a non-empty array", field="updates")
+    limit = request.app[SETTINGS].limits.max_batch
+    if len(updates) > limit:
+        raise PayloadTooLargeError(f"{len(updates)} updates in one batch; the limit is {limit}")
     grouped: dict[str, tuple[ListState, list[int], bytearray]] = {}
     for n, u in enumerate(updates):
         if not isinstance(u, dict) or set(u) != {"uri", "idx", "status"}:
