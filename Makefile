@@ -3,16 +3,18 @@
 PY ?= python3
 PIP := $(PY) -m pip
 
-.PHONY: install run test test-rust test-python lint bench fmt clean
+.PHONY: install run nginx test test-rust test-python lint bench fmt clean
 
 install:  ## Python deps + the native extension (release build) into the current interpreter
 	$(PIP) install --disable-pip-version-check -q -e '.[dev]'
 
-run: install
-	statuslist --help
-	statuslist encode --size 16 --set 0=1 --set 3=1 --set 15=1
+run: install  ## serve on http://127.0.0.1:8080 from ./statuslist-data (dev setup on first start)
+	statuslist serve
 
-test: install test-rust lint test-python
+nginx:  ## the real nginx binary, for the CDN integration test and the GET benchmark
+	bash deploy/nginx/ensure-nginx.sh
+
+test: install nginx test-rust lint test-python
 
 test-rust:
 	cargo test --locked -p statuslist-core
@@ -28,7 +30,7 @@ lint:
 test-python:
 	$(PY) -m pytest -q
 
-bench: install
+bench: install nginx
 	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,min,max,rounds
 
 fmt:

@@ -83,6 +83,9 @@ def _problem(err: ServiceError, extra: dict[str, str] | None = None) -> web.Resp
     )
 
 
+#: Public routes whose answers describe this instance right now: never cached.
+_UNCACHEABLE = frozenset({"/healthz", "/readyz", "/metrics"})
+
 _HTTP_ERRORS: dict[int, type[ServiceError]] = {
     404: NotFoundError,
     413: PayloadTooLargeError,
@@ -110,6 +113,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         response = _problem(ServiceError("internal error; see the server log"), extra)
+    if not public or request.path in _UNCACHEABLE:
+        response.headers.setdefault("Cache-Control", "no-store")
     metrics = request.app[METRICS]
     metrics.requests.labels(route, request.method, str(response.status)).inc()
     metrics.latency.labels(route).observe(time.perf_counter() - started)
@@ -428,8 +433,9 @@ async def patch_by_uri(request: web.Request) -> web.Response:
 
 async def publish(request: web.Request) -> web.Response:
     pub = await request.app[SERVICE].publish_now(_caller(request), request.match_info["list_id"])
+    etags = {fmt: rep.etag for fmt, rep in pub.representations.items()}
     first = next(iter(pub.representations.values()))
-    return web.json_response({"etag": first.etag, "iat": pub.iat, "exp": pub.exp})
+    return web.json_response({"etag": first.etag, "etags": etags, "iat": pub.iat, "exp": pub.exp})
 
 
 # -- the app ----------------------------------------------------------------------------------

@@ -158,7 +158,12 @@ def openapi(settings: Settings) -> dict[str, Any]:
             )
         },
         "/v1/lists/{list_id}/publish": {
-            "post": _secured(_op("Publish now", {"200": _ok("{etag, iat, exp}")}))
+            "post": _secured(
+                _op(
+                    "Publish now",
+                    {"200": _ok("{etag (first format), etags per representation, iat, exp}")},
+                )
+            )
         },
     }
     return {
