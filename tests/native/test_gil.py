@@ -123,7 +123,8 @@ def measure(prepare: Callable[[int], Callable[[], object]], what: str) -> tuple[
     pytest.fail(f"{what} stayed too quick to measure even at 8x the list: {durations}")
 
 
-def assert_main_thread_progressed(obs: Observation, what: str) -> None:
+def progress_problem(obs: Observation, what: str) -> str | None:
+    """Why ``obs`` looks like the GIL was held, or ``None`` when the main thread kept running."""
     # Ticks in the middle half only: a worker holding the GIL still lets a few through at the
     # edges of the call (while it runs the Python around it).
     quarter = obs.duration / 4
@@ -133,8 +134,30 @@ def assert_main_thread_progressed(obs: Observation, what: str) -> None:
         f"{what} took {obs.duration * 1000:.1f} ms; the main thread ticked {ticks} times during "
         f"its middle half and its longest stall was {gap * 1000:.1f} ms"
     )
-    assert ticks >= MIN_TICKS, f"main thread barely ran: {summary}"
-    assert gap < 0.5 * obs.duration, f"main thread stalled (GIL held?): {summary}"
+    if ticks < MIN_TICKS:
+        return f"main thread barely ran: {summary}"
+    if gap >= 0.5 * obs.duration:
+        return f"main thread stalled (GIL held?): {summary}"
+    return None
+
+
+def assert_releases_gil(
+    prepare: Callable[[int], Callable[[], object]],
+    what: str,
+    check_result: Callable[[Observation, int], None],
+) -> None:
+    """Up to three observations; passes on the first where the main thread kept running. On a
+    shared 2-core machine one observation can stall for scheduling reasons; a call that holds
+    the GIL stalls the main thread in every one of them."""
+    problems = []
+    for _ in range(3):
+        obs, factor = measure(prepare, what)
+        check_result(obs, factor)
+        problem = progress_problem(obs, f"{what} of {SIZE * factor:,} entries")
+        if problem is None:
+            return
+        problems.append(problem)
+    pytest.fail("; ".join(problems))
 
 
 def test_encode_releases_the_gil(raw: bytes) -> None:
@@ -143,10 +166,11 @@ def test_encode_releases_the_gil(raw: bytes) -> None:
         assert fresh.dirty_chunks() == -(-len(raw) * factor // 65536)
         return fresh.encode
 
-    obs, factor = measure(prepare, "encode()")
-    assert isinstance(obs.result, bytes)
-    assert zlib.decompress(obs.result) == raw * factor, "the measured encode must be real work"
-    assert_main_thread_progressed(obs, f"encode() of {SIZE * factor:,} entries")
+    def check_result(obs: Observation, factor: int) -> None:
+        assert isinstance(obs.result, bytes)
+        assert zlib.decompress(obs.result) == raw * factor, "the measured encode must be real work"
+
+    assert_releases_gil(prepare, "encode()", check_result)
 
 
 def test_decode_releases_the_gil(raw: bytes) -> None:
@@ -154,10 +178,11 @@ def test_decode_releases_the_gil(raw: bytes) -> None:
         z = StatusList.from_bytes(raw * factor, 1).encode()
         return lambda: StatusList.decode(z, 1, max_bytes=len(raw) * factor)
 
-    obs, factor = measure(prepare, "decode()")
-    assert isinstance(obs.result, StatusList)
-    assert obs.result.to_bytes() == raw * factor, "the measured decode must be real work"
-    assert_main_thread_progressed(obs, f"decode() of {SIZE * factor:,} entries")
+    def check_result(obs: Observation, factor: int) -> None:
+        assert isinstance(obs.result, StatusList)
+        assert obs.result.to_bytes() == raw * factor, "the measured decode must be real work"
+
+    assert_releases_gil(prepare, "decode()", check_result)
 
 
 def test_switch_interval_is_short_during_these_tests() -> None:
