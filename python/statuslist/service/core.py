@@ -115,10 +115,7 @@ class Published:
     ttl: int
     seq: int
     representations: Mapping[str, Representation]  # "jwt", "jwt+gzip", "cwt"
-
-    @property
-    def last_modified(self) -> str:
-        return formatdate(self.iat, usegmt=True)
+    last_modified: str  # HTTP date of iat, formatted once rather than per request
 
     @classmethod
     def build(
@@ -131,7 +128,7 @@ class Published:
             if fmt == "jwt":
                 reps["jwt+gzip"] = _representation(gzip.compress(t.body, 6, mtime=0), fmt, "gzip")
             iat, exp = t.iat, t.exp
-        return cls(list_id, iat, exp, ttl, seq, reps)
+        return cls(list_id, iat, exp, ttl, seq, reps, formatdate(iat, usegmt=True))
 
 
 class ListState:
