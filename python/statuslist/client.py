@@ -55,7 +55,13 @@ from statuslist.exceptions import (
 )
 from statuslist.tokens import CWT_STATUS_CLAIM, verify
 
-__all__ = ["STATUS_NAMES", "StatusListClient", "StatusReference", "StatusResult"]
+__all__ = [
+    "STATUS_NAMES",
+    "StatusListClient",
+    "StatusReference",
+    "StatusResult",
+    "VerifiedStatusList",
+]
 
 Format = Literal["jwt", "cwt"]
 MEDIA_TYPES: dict[Format, str] = {
@@ -101,6 +107,20 @@ class StatusResult:
     status: int
     name: str
     reference: StatusReference
+    format: Format
+    iat: int
+    exp: int
+    ttl: int | None
+    from_cache: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedStatusList:
+    """A whole Status List Token that passed every check of :meth:`StatusListClient.status`,
+    decoded: read any number of entries from ``status_list``."""
+
+    uri: str
+    status_list: StatusList
     format: Format
     iat: int
     exp: int
@@ -224,6 +244,19 @@ class StatusListClient:
             status=value,
             name=STATUS_NAMES.get(value, f"0x{value:02X}"),
             reference=ref,
+            format=entry.fmt,
+            iat=entry.iat,
+            exp=entry.exp,
+            ttl=entry.ttl,
+            from_cache=from_cache,
+        )
+
+    async def status_list(self, uri: str) -> VerifiedStatusList:
+        """The validated, decoded list at ``uri`` (same checks and cache as :meth:`status`)."""
+        entry, from_cache = await self._list(uri)
+        return VerifiedStatusList(
+            uri=uri,
+            status_list=entry.status_list,
             format=entry.fmt,
             iat=entry.iat,
             exp=entry.exp,

@@ -1,0 +1,83 @@
+"""``statuslist loadtest``: drive a running server like issuers and relying parties do, and report
+throughput, latency, errors and publish lag. See :mod:`statuslist.loadtest.runner` for what a run
+does and :class:`Scenario` for every knob."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from statuslist.loadtest.report import Progress, render_table
+from statuslist.loadtest.runner import LoadtestError, Runner
+from statuslist.loadtest.scenario import Scenario, parse_count
+from statuslist.loadtest.spawn import spawned_server
+
+__all__ = ["LoadtestError", "Scenario", "execute", "parse_count", "run"]
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(
+    sc: Scenario,
+    base_url: str,
+    api_key: str,
+    *,
+    progress: Callable[[Runner], None] | None = None,
+    server_peak_rss: Callable[[], int | None] | None = None,
+    spawned: bool = False,
+) -> dict[str, Any]:
+    """One run against a server that is already up; returns the report."""
+    runner = Runner(
+        sc,
+        base_url,
+        api_key,
+        progress=progress,
+        server_peak_rss=server_peak_rss,
+        spawned=spawned,
+    )
+    with asyncio.Runner(loop_factory=_new_loop) as loop:
+        return loop.run(runner.run())
+
+
+def execute(sc: Scenario, *, json_path: Path | None, show_progress: bool, keep_data: bool) -> int:
+    """What the CLI runs: the scenario (spawning a server if asked), the table on stdout, the
+    JSON file. Exit code 0 when every request succeeded and every lag sample was seen, else 1."""
+    if json_path is not None and not json_path.parent.is_dir():
+        raise ValueError(f"--json: directory {json_path.parent} does not exist")
+    progress = Progress(sys.stderr) if show_progress else None
+    try:
+        if sc.spawn:
+            with spawned_server(
+                publish_interval=sc.publish_interval, config=sc.server_config, keep=keep_data
+            ) as server:
+                report = run(
+                    sc,
+                    server.url,
+                    server.api_key,
+                    progress=progress,
+                    server_peak_rss=server.peak_rss,
+                    spawned=True,
+                )
+        else:
+            if sc.url is None or sc.api_key is None:  # pragma: no cover - Scenario checks
+                raise ValueError("--url and --api-key are required without --spawn")
+            report = run(sc, sc.url, sc.api_key, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(render_table(report))
+    if json_path is not None:
+        print(f"\nwrote {json_path}", file=sys.stderr)
+    return 1 if report["errors"] else 0

@@ -1,0 +1,749 @@
+"""The load generator: drives a running server through its public interface only.
+
+One run, in order:
+
+1. ``GET /healthz`` (the server's version) and ``GET /metrics`` (its RSS and CPU, when exposed);
+2. ``POST /v1/lists`` for each list (setup: timed, outside the measured window);
+3. the measured window of ``duration`` seconds, in which run concurrently
+   - the writers: ``POST /v1/allocations`` in batches, then revocations as single-entry ``PUT``
+     and batch ``PATCH`` requests at ``concurrency``, paced to ``rate`` when one is given;
+   - the fetchers: ``GET`` of the tokens, JWT and CWT, some with ``If-None-Match``;
+   - the lag prober (its own thread and event loop, so a busy generator does not delay it): for
+     sampled revocations, polls the list with the relying-party SDK (signature and claims
+     checked, ``lst`` decoded) until a served token shows the new status;
+4. the window ends at ``duration``, or earlier once all bounded work is done (revocations, and
+   ``fetches`` when given); in-flight requests finish; acknowledged lag samples get up to
+   ``lag_timeout`` to show up.
+
+Only the given base URL is contacted: token URIs outside it are refused, redirects are not
+followed. The lists it creates stay on the server (there is no delete in the API); it only ever
+revokes entries it allocated itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import queue
+import signal
+import sys
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from statuslist import __version__
+from statuslist.client import StatusListClient
+from statuslist.exceptions import StatusListError
+from statuslist.loadtest.scenario import Scenario
+from statuslist.loadtest.stats import OpStats, percentile
+
+__all__ = ["LoadtestError", "Runner"]
+
+INVALID = 1
+_ORDER = {"create": 0, "allocate": 1, "revoke": 2, "fetch": 3}
+MEDIA = {"jwt": "application/statuslist+jwt", "cwt": "application/statuslist+cwt"}
+
+
+class LoadtestError(Exception):
+    """The scenario could not run (server unreachable, setup refused); the message says why."""
+
+
+@dataclass(slots=True)
+class _List:
+    id: str
+    uri: str
+    allocated: array[int] = field(default_factory=lambda: array("Q"))
+
+
+@dataclass(slots=True)
+class _Sample:
+    list_no: int
+    uri: str
+    idx: int
+    acked: float  # perf_counter at the 2xx
+    acked_wall: float
+    seen: float | None = None
+    token_iat: int | None = None
+
+
+def _detail(body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    if isinstance(doc, dict):
+        return str(doc.get("detail") or doc.get("title") or doc)[:300]
+    return str(doc)[:300]
+
+
+class _LagProber:
+    """Polls lists with pending samples through the SDK, in a thread with its own event loop."""
+
+    def __init__(self, sc: Scenario, jwks_url: str) -> None:
+        self.sc = sc
+        self.jwks_url = jwks_url
+        self.inbox: queue.SimpleQueue[_Sample] = queue.SimpleQueue()
+        self.samples: list[_Sample] = []
+        self.timeouts: list[_Sample] = []
+        self.op = OpStats("lag probe (SDK)")
+        self.resolved = 0
+        self._finish = threading.Event()
+        self._abandoned = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="lag-prober", daemon=True)
+        self._uris: list[str] = []
+        self.started = False
+        self.failure: BaseException | None = None
+
+    def start(self, uris: list[str]) -> None:
+        self._uris = uris
+        self.started = True
+        self._thread.start()
+
+    def submit(self, sample: _Sample) -> None:
+        self.inbox.put(sample)
+
+    def finish(self) -> None:
+        """No more samples come; returns when every sample is seen or timed out."""
+        self._finish.set()
+        self._thread.join()
+
+    def abandon(self) -> None:
+        """Stop now, pending samples or not (the run failed or was cut short)."""
+        self._abandoned.set()
+        self._finish.set()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._loop())
+        except BaseException as exc:  # reported by the runner, never lost
+            self.failure = exc
+
+    async def _loop(self) -> None:
+        sc = self.sc
+        timeout = aiohttp.ClientTimeout(total=sc.timeout)
+        pending: dict[str, list[_Sample]] = {}
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            StatusListClient(
+                jwks_url=self.jwks_url,
+                formats=("jwt",),
+                max_ttl=0,  # every call revalidates (If-None-Match): no client-side staleness
+                max_redirects=0,
+                max_bytes=max(16 << 20, sc.entries * sc.bits // 8 + 1),
+                max_token_bytes=256 << 20,
+                timeout=sc.timeout,
+                session=session,
+            ) as sdk,
+        ):
+            for uri in self._uris:  # warm: later polls of an unchanged token are 304s
+                await self._probe(sdk, uri)
+            while True:
+                while True:
+                    try:
+                        s = self.inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    pending.setdefault(s.uri, []).append(s)
+                if self._abandoned.is_set():
+                    return
+                if not any(pending.values()) and self._finish.is_set() and self.inbox.empty():
+                    return
+                for uri, waiting in pending.items():
+                    if not waiting:
+                        continue
+                    verified = await self._probe(sdk, uri)
+                    now = time.perf_counter()
+                    still: list[_Sample] = []
+                    for s in waiting:
+                        if verified is not None and verified.status_list[s.idx] == INVALID:
+                            s.seen, s.token_iat = now, verified.iat
+                            self.samples.append(s)
+                            self.resolved += 1
+                        elif now - s.acked > self.sc.lag_timeout:
+                            self.timeouts.append(s)
+                        else:
+                            still.append(s)
+                    pending[uri] = still
+                await asyncio.sleep(self.sc.lag_poll)
+
+    async def _probe(self, sdk: StatusListClient, uri: str) -> Any:
+        t0 = time.perf_counter()
+        self.op.started(t0)
+        try:
+            verified = await sdk.status_list(uri)
+        except StatusListError as exc:
+            self.op.finished(time.perf_counter())
+            self.op.failure(type(exc).__name__)
+            return None
+        t1 = time.perf_counter()
+        self.op.finished(t1)
+        self.op.success(t1 - t0)
+        if verified.from_cache:
+            self.op.not_modified += 1
+        return verified
+
+
+class Runner:
+    """One load test against ``base_url``; :meth:`run` returns the report as a dict."""
+
+    def __init__(
+        self,
+        sc: Scenario,
+        base_url: str,
+        api_key: str,
+        *,
+        progress: Callable[[Runner], None] | None = None,
+        server_peak_rss: Callable[[], int | None] | None = None,
+        spawned: bool = False,
+    ) -> None:
+        self.sc = sc
+        self.base = base_url.rstrip("/")
+        self.fetch_base = (sc.fetch_url or base_url).rstrip("/")
+        self.auth = {"Authorization": f"Bearer {api_key}"}
+        self.progress = progress
+        self.server_peak_rss = server_peak_rss
+        self.spawned = spawned
+        self.ops: dict[str, OpStats] = {}
+        self.lists: list[_List] = []
+        self.revoked = 0
+        self.fetched = 0
+        self.window_start = 0.0
+        self.elapsed = 0.0
+        self.phase = "setup"
+        self.stopping = asyncio.Event()
+        self.prober: _LagProber | None = None
+        self.server: dict[str, Any] = {}
+        self._rss_peak_seen: int | None = None
+        self._fetch_issued = 0
+        self._all_fetched = asyncio.Event()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def op(self, name: str) -> OpStats:
+        stats = self.ops.get(name)
+        if stats is None:
+            stats = self.ops[name] = OpStats(name)
+        return stats
+
+    async def _call(
+        self,
+        session: aiohttp.ClientSession,
+        op: OpStats,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200, 201, 204),
+        entries: int = 0,
+    ) -> tuple[int | None, bytes, Mapping[str, str] | None]:
+        """One request; a non-``ok`` status or a transport failure counts as an error of ``op``.
+        Returns (status or None, body, headers)."""
+        t0 = time.perf_counter()
+        op.started(t0)
+        try:
+            async with session.request(
+                method, url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                data = await resp.read()
+                status, resp_headers = resp.status, resp.headers
+        except TimeoutError:
+            op.finished(time.perf_counter())
+            op.failure("timeout")
+            return None, b"", None
+        except aiohttp.ClientError as exc:
+            op.finished(time.perf_counter())
+            op.failure(type(exc).__name__)
+            return None, str(exc).encode(), None
+        t1 = time.perf_counter()
+        op.finished(t1)
+        op.bytes_out += len(body or b"")
+        op.bytes_in += len(data)
+        if status in ok:
+            op.success(t1 - t0, entries=entries)
+        else:
+            op.failure(f"HTTP {status}")
+        return status, data, resp_headers
+
+    def _json(self, doc: Any) -> bytes:
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        sc = self.sc
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+
+            def interrupted() -> None:
+                self.stopping.set()
+                loop.remove_signal_handler(signal.SIGINT)  # a second ^C stops at once
+
+            loop.add_signal_handler(signal.SIGINT, interrupted)
+        timeout = aiohttp.ClientTimeout(total=sc.timeout)
+        api_conn = aiohttp.TCPConnector(limit=sc.concurrency + 2, force_close=False)
+        fetch_conn = aiohttp.TCPConnector(limit=max(sc.fetchers, 1))
+        started_wall = time.time()
+        cpu0 = time.process_time()
+        async with (
+            aiohttp.ClientSession(connector=api_conn, timeout=timeout) as api,
+            aiohttp.ClientSession(
+                connector=fetch_conn, timeout=timeout, auto_decompress=False
+            ) as fetch,
+        ):
+            version = await self._health(api)
+            before = await self._server_metrics(api)
+            await self._create_lists(api)
+            self.prober = _LagProber(sc, f"{self.base}/.well-known/jwks.json")
+            if sc.lag_samples and sc.revocations:
+                self.prober.start([lst.uri for lst in self.lists])
+            self.window_start = time.perf_counter()
+            deadline = self.window_start + sc.duration
+            background = [asyncio.create_task(self._watch_metrics(api))]
+            if self.progress is not None:
+                background.append(asyncio.create_task(self._show_progress()))
+            fetchers = [asyncio.create_task(self._fetcher(fetch, n)) for n in range(sc.fetchers)]
+            writer = asyncio.create_task(self._writers(api, deadline))
+            end_of_window = asyncio.create_task(self._end_of_window(writer, deadline))
+            try:
+                await end_of_window
+                self.stopping.set()
+                await writer
+                await asyncio.gather(*fetchers)
+                self.elapsed = time.perf_counter() - self.window_start
+                self.phase = "publish lag"
+                if self.prober.started:
+                    await asyncio.to_thread(self.prober.finish)
+            finally:
+                self.stopping.set()
+                if self.prober.started and self.prober._thread.is_alive():
+                    self.prober.abandon()
+                for task in (*background, *fetchers, writer, end_of_window):
+                    task.cancel()
+                await asyncio.gather(
+                    *background, *fetchers, writer, end_of_window, return_exceptions=True
+                )
+            if self.prober.failure is not None:
+                raise LoadtestError(f"the lag prober failed: {self.prober.failure!r}")
+            after = await self._server_metrics(api)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGINT)
+        return self._report(version, before, after, started_wall, time.process_time() - cpu0)
+
+    async def _end_of_window(self, writer: asyncio.Task[None], deadline: float) -> None:
+        """Returns at the deadline, on ^C, or when every bounded workload is done."""
+        sc = self.sc
+        stop = asyncio.create_task(self.stopping.wait())
+        waits: list[asyncio.Future[Any]] = [stop]
+        bounded = sc.fetchers == 0 or sc.fetches is not None
+        if bounded:
+            fetched = (
+                asyncio.ensure_future(self._all_fetched.wait())
+                if sc.fetchers and sc.fetches
+                else None
+            )
+            done_all = asyncio.ensure_future(
+                asyncio.gather(writer, *([fetched] if fetched else []), return_exceptions=True)
+            )
+            waits.append(done_all)
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=max(0.0, deadline - time.perf_counter()),
+                return_when="FIRST_COMPLETED",
+            )
+        finally:
+            for w in waits:
+                if w is not stop and not w.done():
+                    w.cancel()
+            stop.cancel()
+
+    async def _health(self, api: aiohttp.ClientSession) -> str:
+        try:
+            async with api.get(f"{self.base}/healthz", allow_redirects=False) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise LoadtestError(
+                        f"GET {self.base}/healthz answered HTTP {resp.status}: {_detail(body)}"
+                    )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise LoadtestError(f"cannot reach {self.base}: {exc!r}") from None
+        try:
+            return str(json.loads(body)["version"])
+        except (ValueError, KeyError, TypeError):
+            raise LoadtestError(f"{self.base}/healthz is not a statuslist server") from None
+
+    async def _server_metrics(self, api: aiohttp.ClientSession) -> dict[str, float]:
+        """Unlabelled samples of ``/metrics`` (RSS, CPU, commits, writes); {} when unavailable."""
+        try:
+            async with api.get(f"{self.base}/metrics", allow_redirects=False) as resp:
+                if resp.status != 200:
+                    return {}
+                text = (await resp.read()).decode("utf-8", "replace")
+        except (aiohttp.ClientError, TimeoutError):
+            return {}
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#") or "{" in line:
+                continue
+            name, _, value = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                out[name] = float(value.split()[0])
+        return out
+
+    async def _watch_metrics(self, api: aiohttp.ClientSession) -> None:
+        while True:
+            m = await self._server_metrics(api)
+            rss = m.get("process_resident_memory_bytes")
+            if rss is not None:
+                self._rss_peak_seen = max(self._rss_peak_seen or 0, int(rss))
+            await asyncio.sleep(1.0)
+
+    async def _create_lists(self, api: aiohttp.ClientSession) -> None:
+        sc = self.sc
+        op = self.op("create list")
+        doc = {"bits": sc.bits, "size": sc.entries, "formats": ["jwt", "cwt"]}
+        for n in range(sc.lists):
+            self.phase = f"creating list {n + 1}/{sc.lists}"
+            status, body, _ = await self._call(
+                api,
+                op,
+                "POST",
+                f"{self.base}/v1/lists",
+                body=self._json(doc),
+                headers={**self.auth, "Content-Type": "application/json"},
+                ok=(201,),
+            )
+            if status != 201:
+                what = f"HTTP {status}: {_detail(body)}" if status else body.decode()
+                raise LoadtestError(f"creating a list of {sc.entries:,} entries failed: {what}")
+            created = json.loads(body)
+            lst = _List(id=str(created["id"]), uri=str(created["uri"]))
+            if not lst.uri.startswith(self.fetch_base + "/"):
+                raise LoadtestError(
+                    f"the server publishes list {lst.id} at {lst.uri}, outside "
+                    f"{self.fetch_base}; the load test only contacts the URL it is given "
+                    f"(pass --fetch-url to allow fetching from that base)"
+                )
+            self.lists.append(lst)
+
+    # -- writers ----------------------------------------------------------------------------
+
+    async def _writers(self, api: aiohttp.ClientSession, deadline: float) -> None:
+        sc = self.sc
+        self.phase = "allocating"
+        await self._pool(api, self._allocation_jobs(), sc.concurrency, deadline)
+        if self.stopping.is_set() or time.perf_counter() >= deadline:
+            return
+        self.phase = "revoking"
+        self._rev_start = time.perf_counter()
+        self._rev_issued = 0
+        await self._pool(api, self._revocation_jobs(), sc.concurrency, deadline)
+        self.phase = "fetching" if sc.fetchers else "finishing"
+
+    async def _pool(
+        self,
+        api: aiohttp.ClientSession,
+        jobs: Iterator[Callable[[aiohttp.ClientSession], Any]],
+        workers: int,
+        deadline: float,
+    ) -> None:
+        async def worker() -> None:
+            for job in jobs:  # one shared iterator: each job runs once
+                if self.stopping.is_set() or time.perf_counter() >= deadline:
+                    return
+                await job(api)
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    def _allocation_jobs(self) -> Iterator[Callable[[aiohttp.ClientSession], Any]]:
+        sc = self.sc
+        total = sc.planned_allocations
+        share = [total // sc.lists + (1 if n < total % sc.lists else 0) for n in range(sc.lists)]
+        op = self.op("allocate")
+        while any(share):
+            for n, lst in enumerate(self.lists):
+                count = min(share[n], sc.allocation_batch)
+                if not count:
+                    continue
+                share[n] -= count
+
+                async def job(
+                    api: aiohttp.ClientSession, lst: _List = lst, count: int = count
+                ) -> None:
+                    status, body, _ = await self._call(
+                        api,
+                        op,
+                        "POST",
+                        f"{self.base}/v1/allocations",
+                        body=self._json({"count": count, "list_id": lst.id}),
+                        headers={**self.auth, "Content-Type": "application/json"},
+                        ok=(201,),
+                        entries=count,
+                    )
+                    if status == 201:
+                        lst.allocated.extend(int(e["status_list"]["idx"]) for e in json.loads(body))
+
+                yield job
+
+    def _revocation_jobs(self) -> Iterator[Callable[[aiohttp.ClientSession], Any]]:
+        sc = self.sc
+        available = sum(len(lst.allocated) for lst in self.lists)
+        total = min(sc.revocations, available)
+        if total < sc.revocations:
+            self.op("revoke (batch)" if sc.single_share < 1 else "revoke (single)").failure(
+                f"not allocated: {sc.revocations - total}"
+            )
+        quota = [0] * len(self.lists)
+        for n in range(total):  # spread over the lists in proportion to what each has
+            quota[n % len(self.lists)] += 1
+        for n, lst in enumerate(self.lists):  # a list short of entries hands its share on
+            spare = quota[n] - len(lst.allocated)
+            if spare > 0:
+                quota[n] = len(lst.allocated)
+                for m in range(len(self.lists)):
+                    room = len(self.lists[m].allocated) - quota[m]
+                    take = min(room, spare)
+                    quota[m] += take
+                    spare -= take
+        cursor = [0] * len(self.lists)
+        stride = max(1, math.ceil(total / sc.lag_samples)) if sc.lag_samples else 0
+        singles = done = 0
+        single_op, batch_op = self.op("revoke (single)"), self.op("revoke (batch)")
+        while done < total:
+            for n, lst in enumerate(self.lists):
+                left = quota[n] - cursor[n]
+                if left <= 0:
+                    continue
+                single = sc.single_share > 0 and singles < sc.single_share * (done + 1)
+                size = 1 if single else min(sc.batch_size, left)
+                indices = lst.allocated[cursor[n] : cursor[n] + size]
+                cursor[n] += size
+                sample_at: int | None = None
+                if stride:
+                    first_multiple = -(-done // stride) * stride
+                    if first_multiple < done + size:
+                        sample_at = int(indices[first_multiple - done])
+                done += size
+                if single:
+                    singles += 1
+                    yield self._single_job(single_op, n, lst, int(indices[0]), sample_at)
+                else:
+                    yield self._batch_job(batch_op, n, lst, indices, sample_at)
+                if done >= total:
+                    break
+
+    async def _pace(self, entries: int) -> None:
+        rate = self.sc.rate
+        if rate is None:
+            return
+        due = self._rev_start + self._rev_issued / rate
+        self._rev_issued += entries
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _acked(self, list_no: int, lst: _List, idx: int | None, entries: int) -> None:
+        self.revoked += entries
+        if idx is not None and self.prober is not None:
+            self.prober.submit(
+                _Sample(list_no, lst.uri, idx, acked=time.perf_counter(), acked_wall=time.time())
+            )
+
+    def _single_job(
+        self, op: OpStats, list_no: int, lst: _List, idx: int, sample: int | None
+    ) -> Callable[[aiohttp.ClientSession], Any]:
+        async def job(api: aiohttp.ClientSession) -> None:
+            await self._pace(1)
+            status, _, _ = await self._call(
+                api,
+                op,
+                "PUT",
+                f"{self.base}/v1/lists/{lst.id}/entries/{idx}",
+                body=b'{"status":"INVALID"}',
+                headers={**self.auth, "Content-Type": "application/json"},
+                ok=(200, 204),
+                entries=1,
+            )
+            if status in (200, 204):
+                self._acked(list_no, lst, sample, 1)
+
+        return job
+
+    def _batch_job(
+        self, op: OpStats, list_no: int, lst: _List, indices: array[int], sample: int | None
+    ) -> Callable[[aiohttp.ClientSession], Any]:
+        async def job(api: aiohttp.ClientSession) -> None:
+            await self._pace(len(indices))
+            url = f"{self.base}/v1/lists/{lst.id}/entries"
+            if self.sc.batch_encoding == "binary":
+                raw = array("Q", indices)
+                if sys.byteorder != "little":  # pragma: no cover - the wire format is LE
+                    raw.byteswap()
+                body, ctype = raw.tobytes(), "application/octet-stream"
+                url += "?status=INVALID"
+            else:
+                body = self._json({"indices": indices.tolist(), "status": "INVALID"})
+                ctype = "application/json"
+            status, _, _ = await self._call(
+                api,
+                op,
+                "PATCH",
+                url,
+                body=body,
+                headers={**self.auth, "Content-Type": ctype},
+                ok=(200, 204),
+                entries=len(indices),
+            )
+            if status in (200, 204):
+                self._acked(list_no, lst, sample, len(indices))
+
+        return job
+
+    # -- fetchers ---------------------------------------------------------------------------
+
+    async def _fetcher(self, session: aiohttp.ClientSession, n: int) -> None:
+        sc = self.sc
+        etags: dict[tuple[int, str], str] = {}
+        k = n  # fetchers start at different lists and formats
+        share = sc.conditional_share
+        while not self.stopping.is_set():
+            if sc.fetches is not None:
+                if self._fetch_issued >= sc.fetches:
+                    return
+                self._fetch_issued += 1
+            # Every (list, format) pair in turn; each pair's requests are conditional in the
+            # proportion asked for, spread evenly.
+            combos = len(self.lists) * len(sc.formats)
+            list_no = k % len(self.lists)
+            fmt = sc.formats[(k // len(self.lists)) % len(sc.formats)]
+            j = k // combos
+            conditional = math.floor((j + 1) * share) > math.floor(j * share)
+            k += 1
+            etag = etags.get((list_no, fmt)) if conditional else None
+            headers = {"Accept": MEDIA[fmt], "Accept-Encoding": "gzip"}
+            name = f"fetch {fmt}"
+            if conditional:
+                name += " If-None-Match"
+                if etag is not None:
+                    headers["If-None-Match"] = etag
+            op = self.op(name)
+            status, body, resp_headers = await self._call(
+                session, op, "GET", self._fetch_url(list_no), headers=headers, ok=(200, 304)
+            )
+            if status == 304:
+                op.not_modified += 1
+                if not conditional or etag is None:  # never asked for: not a valid answer
+                    op.ok -= 1
+                    op.failure("HTTP 304 unasked")
+            elif status == 200 and resp_headers is not None:
+                ctype = str(resp_headers.get("Content-Type", "")).split(";")[0].strip()
+                if ctype != MEDIA[fmt] or not body:
+                    op.ok -= 1
+                    op.failure(f"wrong Content-Type {ctype!r}" if body else "empty body")
+                else:
+                    tag = resp_headers.get("ETag")
+                    if tag is not None:
+                        etags[(list_no, fmt)] = str(tag)
+            self.fetched += 1
+            if sc.fetches is not None and self.fetched >= sc.fetches:
+                self._all_fetched.set()
+
+    def _fetch_url(self, list_no: int) -> str:
+        uri = self.lists[list_no].uri
+        return uri  # checked at creation: under fetch_base
+
+    # -- progress and report ----------------------------------------------------------------
+
+    async def _show_progress(self) -> None:
+        while self.progress is not None:
+            self.progress(self)
+            await asyncio.sleep(0.5)
+
+    def _report(
+        self,
+        version: str,
+        before: dict[str, float],
+        after: dict[str, float],
+        started_wall: float,
+        client_cpu: float,
+    ) -> dict[str, Any]:
+        sc = self.sc
+        prober = self.prober
+        lags = [s.seen - s.acked for s in prober.samples if s.seen is not None] if prober else []
+        ops = dict(sorted(self.ops.items(), key=lambda kv: _ORDER.get(kv[0].split()[0], 9)))
+        if prober is not None and prober.op.ok + prober.op.error_count:
+            ops[prober.op.name] = prober.op
+        server: dict[str, Any] = {"url": self.base, "version": version, "spawned": self.spawned}
+        if "process_resident_memory_bytes" in after:
+            server["rss_bytes_start"] = int(before.get("process_resident_memory_bytes", 0))
+            server["rss_bytes_end"] = int(after["process_resident_memory_bytes"])
+        peak = self.server_peak_rss() if self.server_peak_rss is not None else None
+        seen = max(self._rss_peak_seen or 0, int(after.get("process_resident_memory_bytes", 0)))
+        server["rss_bytes_peak"] = peak if peak is not None else (seen or None)
+        server["rss_peak_source"] = "VmHWM" if peak is not None else "sampled /metrics, 1 s"
+        if "process_cpu_seconds_total" in after:
+            server["cpu_seconds"] = round(
+                after["process_cpu_seconds_total"] - before.get("process_cpu_seconds_total", 0), 2
+            )
+        commits = after.get("statuslist_storage_commits", 0) - before.get(
+            "statuslist_storage_commits", 0
+        )
+        writes = after.get("statuslist_storage_writes", 0) - before.get(
+            "statuslist_storage_writes", 0
+        )
+        if commits > 0:
+            server["commits"] = int(commits)
+            server["writes_per_commit"] = round(writes / commits, 1)
+        errors = sum(o.error_count for o in ops.values())
+        lag_doc: dict[str, Any] = {
+            "requested": sc.lag_samples if sc.revocations else 0,
+            "measured": len(lags),
+            "timed_out": len(prober.timeouts) if prober else 0,
+            "poll_interval_ms": round(sc.lag_poll * 1e3, 1),
+        }
+        if lags:
+            lag_doc.update(
+                {
+                    "p50_ms": round(percentile(lags, 0.50) * 1e3, 1),
+                    "p90_ms": round(percentile(lags, 0.90) * 1e3, 1),
+                    "p99_ms": round(percentile(lags, 0.99) * 1e3, 1),
+                    "max_ms": round(max(lags) * 1e3, 1),
+                    "min_ms": round(min(lags) * 1e3, 1),
+                }
+            )
+        lag_doc["samples"] = [
+            {
+                "list": self.lists[s.list_no].id,
+                "idx": s.idx,
+                "acked_at": round(s.acked_wall, 3),
+                "lag_ms": round((s.seen - s.acked) * 1e3, 1),
+                "token_iat": s.token_iat,
+            }
+            for s in (prober.samples if prober else [])
+            if s.seen is not None
+        ]
+        return {
+            "tool": f"statuslist loadtest {__version__}",
+            "started_at": round(started_wall, 3),
+            "scenario": sc.public(),
+            "server": server,
+            "lists": [
+                {"id": lst.id, "uri": lst.uri, "allocated": len(lst.allocated)}
+                for lst in self.lists
+            ],
+            "window_seconds": round(self.elapsed, 3),
+            "revoked": self.revoked,
+            "fetched": self.fetched,
+            "errors": errors + lag_doc["timed_out"],
+            "operations": {name: o.as_dict() for name, o in ops.items()},
+            "publish_lag": lag_doc,
+            "client": {"cpu_seconds": round(client_cpu, 2), "python": sys.version.split()[0]},
+        }

@@ -1,0 +1,116 @@
+"""``--spawn``: a fresh local ``statuslist serve`` in a temporary data directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from statuslist.loadtest.runner import LoadtestError
+
+__all__ = ["SpawnedServer", "spawned_server"]
+
+
+class SpawnedServer:
+    """The running server: its URL, the dev setup's admin API key, and its peak RSS."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, data: Path, log: Path) -> None:
+        self.proc = proc
+        self.url = url
+        self.data = data
+        self.log = log
+
+    @property
+    def api_key(self) -> str:
+        return (self.data / "admin-api-key").read_text().strip()
+
+    def peak_rss(self) -> int | None:
+        """VmHWM of the server process (its peak resident set), from /proc; None elsewhere."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def spawned_server(
+    *,
+    publish_interval: float | None = None,
+    config: Path | None = None,
+    ready_timeout: float = 120.0,
+    keep: bool = False,
+) -> Iterator[SpawnedServer]:
+    """Starts ``python -m statuslist serve`` on a free loopback port; on exit SIGTERM (graceful
+    shutdown; SIGKILL after 60 s) and removes the data directory unless ``keep``."""
+    tmp = Path(tempfile.mkdtemp(prefix="statuslist-loadtest-"))
+    data, log = tmp / "data", tmp / "server.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "statuslist", "serve", "--data", str(data)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--public-url", url]
+    cmd += ["--log-level", "WARNING"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    if publish_interval is not None:
+        cmd += ["--publish-interval", str(publish_interval)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ
+        )
+    server = SpawnedServer(proc, url, data, log)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if proc.poll() is not None:
+                raise LoadtestError(
+                    f"the spawned server exited with code {proc.returncode}:\n{server.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise LoadtestError(f"the spawned server was not ready after {ready_timeout:g} s")
+            time.sleep(0.05)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if keep:
+            print(f"statuslist loadtest: kept the server's data in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
