@@ -305,11 +305,17 @@ class StatusListClient:
                     return 304, b"", "", etag
                 if not 200 <= resp.status < 300:
                     raise FetchError(f"GET {uri} answered HTTP {resp.status}")
-                body = await resp.content.read(self._max_token_bytes + 1)
-                if len(body) > self._max_token_bytes:
-                    raise LimitExceededError(
-                        f"token at {uri} is larger than {self._max_token_bytes} bytes"
-                    )
+                # A body arrives in pieces: read to the end, refusing it once over the cap.
+                parts: list[bytes] = []
+                size = 0
+                while chunk := await resp.content.read(1 << 20):
+                    size += len(chunk)
+                    if size > self._max_token_bytes:
+                        raise LimitExceededError(
+                            f"token at {uri} is larger than {self._max_token_bytes} bytes"
+                        )
+                    parts.append(chunk)
+                body = b"".join(parts)
                 return resp.status, body, resp.content_type, resp.headers.get("ETag")
         except aiohttp.TooManyRedirects:
             raise FetchError(f"GET {uri}: more than {self._max_redirects} redirects") from None

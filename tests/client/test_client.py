@@ -334,3 +334,47 @@ def test_bad_claims_input() -> None:
         StatusReference.from_claims({"status": {}})
     with pytest.raises(ValueError, match="trusted_jwks"):
         StatusListClient()
+
+
+def _serve_in_pieces(make_body: Callable[[str], bytes], piece: int, **client_args: Any) -> Any:
+    async def main() -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            body = make_body(str(request.url))
+            resp = web.StreamResponse(headers={"Content-Type": JWT_TYPE})
+            await resp.prepare(request)
+            for at in range(0, len(body), piece):
+                await resp.write(body[at : at + piece])
+                await asyncio.sleep(0.001)
+            await resp.write_eof()
+            return resp
+
+        app = web.Application()
+        app.router.add_get("/big", handler)
+        async with TestServer(app, host="127.0.0.1") as server:
+            uri = str(server.make_url("/big"))
+            args = {"trusted_jwks": [KEY.public_jwk], "clock": lambda: NOW, **client_args}
+            async with StatusListClient(**args) as client:
+                return await client.status_list(uri)
+
+    return asyncio.run(main())
+
+
+def _big_token(uri: str) -> bytes:
+    sl = StatusList(1 << 21, 1)  # random bits: the token is about 350 KB
+    rng = __import__("random").Random(5)
+    sl.set_many(rng.sample(range(1 << 21), 1 << 19), [1] * (1 << 19))
+    claims = TokenClaims(sub=uri, iat=NOW - 10, exp=NOW + 3600, ttl=300, status_list=sl)
+    return sign(KEY.signer, claims, "jwt")
+
+
+def test_a_token_that_arrives_in_pieces_is_read_whole() -> None:
+    """Found by `statuslist loadtest`: one read() of the body returned only its first part."""
+    verified = _serve_in_pieces(_big_token, 8192)
+    assert len(verified.status_list) == 1 << 21
+    assert verified.status_list.counts()[1] == 1 << 19
+    assert verified.from_cache is False
+
+
+def test_a_token_over_max_token_bytes_is_refused_while_reading() -> None:
+    with pytest.raises(LimitExceededError, match="larger than 100000 bytes"):
+        _serve_in_pieces(_big_token, 8192, max_token_bytes=100_000)

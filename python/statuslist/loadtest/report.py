@@ -105,12 +105,12 @@ def render_table(report: dict[str, Any]) -> str:
             if lag["timed_out"]
             else "publish lag: not measured (no revocation acknowledged, or --lag-samples 0)"
         )
-    failing = [
-        f"{name}: " + ", ".join(f"{cause} x {n:,}" for cause, n in op["errors_by_cause"].items())
-        for name, op in report["operations"].items()
-        if op["errors"]
-    ]
-    lines.append("errors: " + ("; ".join(failing) if failing else "none"))
+    failing = []
+    for name, op in report["operations"].items():
+        for cause, n in op["errors_by_cause"].items():
+            example = op["error_examples"].get(cause)
+            failing.append(f"  {name}: {cause} x {n:,}" + (f" ({example})" if example else ""))
+    lines.append("errors:" + ("\n" + "\n".join(failing) if failing else " none"))
     parts = []
     if server.get("rss_bytes_end") is not None:
         parts.append(

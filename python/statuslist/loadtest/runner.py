@@ -180,7 +180,7 @@ class _LagProber:
             verified = await sdk.status_list(uri)
         except StatusListError as exc:
             self.op.finished(time.perf_counter())
-            self.op.failure(type(exc).__name__)
+            self.op.failure(type(exc).__name__, str(exc))
             return None
         t1 = time.perf_counter()
         self.op.finished(t1)
@@ -260,7 +260,7 @@ class Runner:
             return None, b"", None
         except aiohttp.ClientError as exc:
             op.finished(time.perf_counter())
-            op.failure(type(exc).__name__)
+            op.failure(type(exc).__name__, str(exc))
             return None, str(exc).encode(), None
         t1 = time.perf_counter()
         op.finished(t1)
@@ -269,7 +269,7 @@ class Runner:
         if status in ok:
             op.success(t1 - t0, entries=entries)
         else:
-            op.failure(f"HTTP {status}")
+            op.failure(f"HTTP {status}", _detail(data))
         return status, data, resp_headers
 
     def _json(self, doc: Any) -> bytes:
@@ -499,7 +499,7 @@ class Runner:
         total = min(sc.revocations, available)
         if total < sc.revocations:
             self.op("revoke (batch)" if sc.single_share < 1 else "revoke (single)").failure(
-                f"not allocated: {sc.revocations - total}"
+                "not allocated", f"{sc.revocations - total:,} revocations skipped: too few entries"
             )
         quota = [0] * len(self.lists)
         for n in range(total):  # spread over the lists in proportion to what each has
@@ -513,32 +513,40 @@ class Runner:
                     take = min(room, spare)
                     quota[m] += take
                     spare -= take
-        cursor = [0] * len(self.lists)
-        stride = max(1, math.ceil(total / sc.lag_samples)) if sc.lag_samples else 0
-        singles = done = 0
+        requests = sum(1 for _ in self._revocation_plan(quota))
+        wanted = min(sc.lag_samples, requests)
+        # `wanted` requests spread evenly over the run are sampled (the first entry of each).
+        sampled = {r * requests // wanted for r in range(wanted)} if wanted else set()
         single_op, batch_op = self.op("revoke (single)"), self.op("revoke (batch)")
+        for r, (n, start, size, single) in enumerate(self._revocation_plan(quota)):
+            lst = self.lists[n]
+            indices = lst.allocated[start : start + size]
+            sample_at = int(indices[0]) if r in sampled else None
+            if single:
+                yield self._single_job(single_op, n, lst, int(indices[0]), sample_at)
+            else:
+                yield self._batch_job(batch_op, n, lst, indices, sample_at)
+
+    def _revocation_plan(self, quota: list[int]) -> Iterator[tuple[int, int, int, bool]]:
+        """(list number, first position in its allocated entries, entries, single?) per request:
+        lists in turn; single PUTs interleaved so they carry ``single_share`` of the entries."""
+        sc = self.sc
+        cursor = [0] * len(quota)
+        total = sum(quota)
+        singles = done = 0
         while done < total:
-            for n, lst in enumerate(self.lists):
-                left = quota[n] - cursor[n]
+            for n, q in enumerate(quota):
+                left = q - cursor[n]
                 if left <= 0:
                     continue
                 single = sc.single_share > 0 and singles < sc.single_share * (done + 1)
                 size = 1 if single else min(sc.batch_size, left)
-                indices = lst.allocated[cursor[n] : cursor[n] + size]
+                yield n, cursor[n], size, single
                 cursor[n] += size
-                sample_at: int | None = None
-                if stride:
-                    first_multiple = -(-done // stride) * stride
-                    if first_multiple < done + size:
-                        sample_at = int(indices[first_multiple - done])
+                singles += single
                 done += size
-                if single:
-                    singles += 1
-                    yield self._single_job(single_op, n, lst, int(indices[0]), sample_at)
-                else:
-                    yield self._batch_job(batch_op, n, lst, indices, sample_at)
                 if done >= total:
-                    break
+                    return
 
     async def _pace(self, entries: int) -> None:
         rate = self.sc.rate
@@ -678,7 +686,8 @@ class Runner:
         sc = self.sc
         prober = self.prober
         lags = [s.seen - s.acked for s in prober.samples if s.seen is not None] if prober else []
-        ops = dict(sorted(self.ops.items(), key=lambda kv: _ORDER.get(kv[0].split()[0], 9)))
+        used = [(k, o) for k, o in self.ops.items() if o.ok or o.error_count]
+        ops = dict(sorted(used, key=lambda kv: _ORDER.get(kv[0].split()[0], 9)))
         if prober is not None and prober.op.ok + prober.op.error_count:
             ops[prober.op.name] = prober.op
         server: dict[str, Any] = {"url": self.base, "version": version, "spawned": self.spawned}

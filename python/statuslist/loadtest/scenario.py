@@ -102,11 +102,15 @@ class Scenario:
                 f"--allocations must be in [0, lists x entries = {capacity:,}], "
                 f"got {self.allocations:,}"
             )
+        if self.allocations is None and self.revocations > capacity:
+            raise ValueError(
+                f"--revocations ({self.revocations:,}) needs as many allocated entries; "
+                f"the lists hold {capacity:,} (raise --entries or --lists)"
+            )
         if self.planned_allocations < self.revocations:
             raise ValueError(
                 f"--revocations ({self.revocations:,}) needs as many allocated entries; "
                 f"--allocations is {self.planned_allocations:,}"
-                + (f" and the lists hold {capacity:,}" if capacity < self.revocations else "")
             )
         for option, value, low, high in (
             ("--allocation-batch", self.allocation_batch, 1, 1_000_000),

@@ -87,6 +87,7 @@ class OpStats:
     entries: int = 0  # status entries carried by successful requests (allocations, revocations)
     not_modified: int = 0  # successful 304 answers (conditional fetches)
     errors: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)  # first message seen per cause
     bytes_in: int = 0
     bytes_out: int = 0
     latency: Histogram = field(default_factory=Histogram)
@@ -105,8 +106,10 @@ class OpStats:
         self.entries += entries
         self.latency.add(latency)
 
-    def failure(self, cause: str) -> None:
+    def failure(self, cause: str, message: str | None = None) -> None:
         self.errors[cause] += 1
+        if message and cause not in self.examples:
+            self.examples[cause] = message[:300]
 
     @property
     def error_count(self) -> int:
@@ -124,6 +127,7 @@ class OpStats:
             "ok": self.ok,
             "errors": self.error_count,
             "errors_by_cause": dict(sorted(self.errors.items())),
+            "error_examples": dict(sorted(self.examples.items())),
             "not_modified": self.not_modified,
             "entries": self.entries,
             "seconds": round(span, 3),
