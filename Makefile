@@ -3,7 +3,7 @@
 PY ?= python3
 PIP := $(PY) -m pip
 
-.PHONY: install run nginx test test-rust test-python lint bench fmt clean
+.PHONY: install run nginx test test-rust test-python lint bench loadtest fmt clean
 
 install:  ## Python deps + the native extension (release build) into the current interpreter
 	$(PIP) install --disable-pip-version-check -q -e '.[dev]'
@@ -32,6 +32,9 @@ test-python:
 
 bench: install nginx
 	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,min,max,rounds
+
+loadtest: install  ## the issue #5 acceptance scenario against a fresh spawned server
+	statuslist loadtest --spawn --entries 10M --revocations 200k --fetchers 50 --duration 60 --json loadtest.json
 
 fmt:
 	cargo fmt --all

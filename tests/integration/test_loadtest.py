@@ -324,3 +324,14 @@ def test_progress_line_on_a_terminal(tmp_path: Path) -> None:
     assert proc.returncode == 0, text
     assert "\r[" in text and "revoked" in text and "fetches" in text
     assert "operation" in proc.stdout, "the table goes to stdout, not the terminal line"
+
+
+def test_only_the_given_url_is_contacted(tmp_path: Path) -> None:
+    """A server that publishes its lists under another base (a CDN) is refused, not followed."""
+    srv = ServerProcess(tmp_path / "data", public_url="http://cdn.invalid").start()
+    try:
+        proc = loadtest("--url", srv.url, "--api-key", srv.api_key, "--revocations", "10")
+    finally:
+        assert srv.stop() == 0, srv.log()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "outside" in proc.stderr and "--fetch-url" in proc.stderr
