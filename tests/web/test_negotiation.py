@@ -474,6 +474,10 @@ def test_metrics(server: ServerProcess, both: dict[str, Any]) -> None:
     assert re.search(r"^statuslist_http_requests_total\{[^}]*\} \d", text, re.M), text[:2000]
     assert re.search(r'route="/statuslists/\{list_id\}"', text)
     assert re.search(r"^statuslist_publish_lag_seconds", text, re.M)
+    # The process itself (read by `statuslist loadtest` for the server's RSS and CPU).
+    rss = re.search(r"^process_resident_memory_bytes (\S+)$", text, re.M)
+    assert rss is not None and float(rss.group(1)) > 10 << 20
+    assert re.search(r"^process_cpu_seconds_total \S+$", text, re.M)
 
 
 def test_openapi_describes_every_route(server: ServerProcess) -> None:
