@@ -74,6 +74,7 @@ def test_spawned_run_reports_sane_figures(spawned_run: tuple[dict[str, Any], str
     assert report["server"]["rss_peak_source"] == "VmHWM"
     assert report["server"]["cpu_seconds"] > 0
     assert report["server"]["writes_per_commit"] >= 1
+    assert report["server"]["publish_rounds"] >= 1 and report["server"]["publish_seconds"] > 0
     assert report["scenario"]["entries"] == 50_000 and "api_key" not in report["scenario"]
     assert report["errors"] == 0 and report["revoked"] == 3000 and report["fetched"] == 800
     ops = report["operations"]
@@ -335,3 +336,18 @@ def test_only_the_given_url_is_contacted(tmp_path: Path) -> None:
         assert srv.stop() == 0, srv.log()
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "outside" in proc.stderr and "--fetch-url" in proc.stderr
+
+
+def test_a_100m_entry_list(tmp_path: Path) -> None:
+    """The scale the tool is documented for: 100M entries at 1 bit, a few revocations."""
+    out = tmp_path / "r.json"
+    proc = loadtest(
+        "--spawn", "--entries", "100M", "--revocations", "2000", "--fetchers", "2",
+        "--fetches", "40", "--lag-samples", "3", "--json", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert report["lists"][0]["allocated"] == 2000 and report["revoked"] == 2000
+    assert report["publish_lag"]["measured"] == 3
+    peak = report["server"]["rss_bytes_peak"]
+    assert 12_500_000 < peak < 400 << 20, f"a 100M-entry 1-bit list is 12.5 MB; RSS {peak}"

@@ -124,6 +124,10 @@ def render_table(report: dict[str, Any]) -> str:
         parts.append(
             f"{server['commits']:,} commits, {server['writes_per_commit']:g} writes per commit"
         )
+    if server.get("publish_rounds") is not None:
+        parts.append(
+            f"{server['publish_rounds']:,} publish rounds taking {server['publish_seconds']:.1f} s"
+        )
     lines.append("server: " + ("; ".join(parts) if parts else "no /metrics figures"))
     lines.append(f"client: CPU {report['client']['cpu_seconds']:.1f} s (this process)")
     return "\n".join(lines)

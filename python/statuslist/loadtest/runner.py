@@ -711,6 +711,16 @@ class Runner:
         if commits > 0:
             server["commits"] = int(commits)
             server["writes_per_commit"] = round(writes / commits, 1)
+        rounds = after.get("statuslist_publish_duration_seconds_count", 0) - before.get(
+            "statuslist_publish_duration_seconds_count", 0
+        )
+        if rounds > 0:  # encode + sign + persist, as the server measures it
+            server["publish_rounds"] = int(rounds)
+            server["publish_seconds"] = round(
+                after["statuslist_publish_duration_seconds_sum"]
+                - before.get("statuslist_publish_duration_seconds_sum", 0),
+                3,
+            )
         errors = sum(o.error_count for o in ops.values())
         lag_doc: dict[str, Any] = {
             "requested": sc.lag_samples if sc.revocations else 0,
