@@ -351,3 +351,18 @@ def test_a_100m_entry_list(tmp_path: Path) -> None:
     assert report["publish_lag"]["measured"] == 3
     peak = report["server"]["rss_bytes_peak"]
     assert 12_500_000 < peak < 400 << 20, f"a 100M-entry 1-bit list is 12.5 MB; RSS {peak}"
+
+
+def test_duration_bounds_the_run(server: ServerProcess, tmp_path: Path) -> None:
+    """More work than fits in the window: the run stops at --duration, reports what was done."""
+    out = tmp_path / "r.json"
+    proc = loadtest(
+        "--url", server.url, "--api-key", server.api_key, "--entries", "1M",
+        "--revocations", "1M", "--allocation-batch", "5000", "--single-share", "1",
+        "--fetchers", "0", "--lag-samples", "0", "--duration", "2", "--json", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert 1.9 <= report["window_seconds"] < 2 + 60, "ends at the deadline (+ in-flight requests)"
+    assert report["revoked"] < 1_000_000
+    assert f"revoked {report['revoked']:,} of 1,000,000 entries" in proc.stdout

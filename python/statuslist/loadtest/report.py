@@ -77,7 +77,8 @@ def render_table(report: dict[str, Any]) -> str:
         f"statuslist loadtest: statuslist {server['version']} at {server['url']}"
         + (" (spawned)" if server["spawned"] else ""),
         "scenario: " + _scenario_line(report["scenario"]),
-        f"window: {report['window_seconds']:.1f} s; revoked {report['revoked']:,} entries, "
+        f"window: {report['window_seconds']:.1f} s; revoked {report['revoked']:,} of "
+        f"{report['scenario']['revocations']:,} entries, "
         f"{report['fetched']:,} fetches",
         "",
     ]

@@ -338,32 +338,29 @@ class Runner:
         return self._report(version, before, after, started_wall, time.process_time() - cpu0)
 
     async def _end_of_window(self, writer: asyncio.Task[None], deadline: float) -> None:
-        """Returns at the deadline, on ^C, or when every bounded workload is done."""
+        """Returns at the deadline, on ^C, or when every bounded workload is done. Never cancels
+        the workloads themselves: the caller stops them cleanly."""
         sc = self.sc
         stop = asyncio.create_task(self.stopping.wait())
-        waits: list[asyncio.Future[Any]] = [stop]
-        bounded = sc.fetchers == 0 or sc.fetches is not None
-        if bounded:
-            fetched = (
-                asyncio.ensure_future(self._all_fetched.wait())
-                if sc.fetchers and sc.fetches
-                else None
-            )
-            done_all = asyncio.ensure_future(
-                asyncio.gather(writer, *([fetched] if fetched else []), return_exceptions=True)
-            )
-            waits.append(done_all)
+        work: list[asyncio.Future[Any]] = []
+        if sc.fetchers == 0 or sc.fetches is not None:  # bounded: ends when the work is done
+            work.append(writer)
+            if sc.fetchers and sc.fetches:
+                work.append(asyncio.ensure_future(self._all_fetched.wait()))
         try:
-            await asyncio.wait(
-                waits,
-                timeout=max(0.0, deadline - time.perf_counter()),
-                return_when="FIRST_COMPLETED",
-            )
+            while not stop.done():
+                left = deadline - time.perf_counter()
+                if left <= 0 or (work and all(w.done() for w in work)):
+                    return
+                await asyncio.wait(
+                    [stop, *(w for w in work if not w.done())],
+                    timeout=left,
+                    return_when="FIRST_COMPLETED",
+                )
         finally:
-            for w in waits:
-                if w is not stop and not w.done():
-                    w.cancel()
             stop.cancel()
+            for w in work[1:]:
+                w.cancel()
 
     async def _health(self, api: aiohttp.ClientSession) -> str:
         try:
