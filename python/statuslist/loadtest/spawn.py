@@ -82,7 +82,14 @@ def spawned_server(
         cmd += ["--publish-interval", str(publish_interval)]
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=os.environ,
+            # Its own session: a ^C at the terminal reaches the load test (which then reports
+            # and stops the server with SIGTERM), not the server in the middle of the run.
+            start_new_session=True,
         )
     server = SpawnedServer(proc, url, data, log)
     try:
