@@ -323,8 +323,8 @@ class Runner:
                     await asyncio.to_thread(self.prober.finish)
             finally:
                 self.stopping.set()
-                if self.prober.started and self.prober._thread.is_alive():
-                    self.prober.abandon()
+                if self.prober.started:
+                    self.prober.abandon()  # a no-op once finish() has returned
                 for task in (*background, *fetchers, writer, end_of_window):
                     task.cancel()
                 await asyncio.gather(
@@ -641,7 +641,7 @@ class Runner:
                     headers["If-None-Match"] = etag
             op = self.op(name)
             status, body, resp_headers = await self._call(
-                session, op, "GET", self._fetch_url(list_no), headers=headers, ok=(200, 304)
+                session, op, "GET", self.lists[list_no].uri, headers=headers, ok=(200, 304)
             )
             if status == 304:
                 op.not_modified += 1
@@ -660,10 +660,6 @@ class Runner:
             self.fetched += 1
             if sc.fetches is not None and self.fetched >= sc.fetches:
                 self._all_fetched.set()
-
-    def _fetch_url(self, list_no: int) -> str:
-        uri = self.lists[list_no].uri
-        return uri  # checked at creation: under fetch_base
 
     # -- progress and report ----------------------------------------------------------------
 
