@@ -30,7 +30,6 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
@@ -51,7 +50,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from statuslist import StatusList
 from statuslist.codec import INVALID
-from tests.support import ServerProcess, free_port
+from tests.support import ServerProcess, free_port, nginx_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -379,24 +378,7 @@ class LoadGenerators:
 
 
 def _nginx_binary() -> str:
-    script = REPO / "deploy" / "nginx" / "ensure-nginx.sh"
-    if script.is_file():
-        done = subprocess.run(  # noqa: S603 - our own script
-            ["/bin/sh", str(script)], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            pytest.fail(f"deploy/nginx/ensure-nginx.sh failed:\n{done.stderr}", pytrace=False)
-        return done.stdout.strip().splitlines()[-1]
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
-    )
-    if found is None:
-        pytest.fail(
-            "nginx is needed as the peer of the cached-GET benchmark: "
-            "apt-get install -y nginx-light (or nginx)",
-            pytrace=False,
-        )
-    return found
+    return nginx_binary("the peer of the cached-GET benchmark")
 
 
 class Nginx:

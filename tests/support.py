@@ -1,11 +1,12 @@
-"""Real servers for tests and benchmarks: ``statuslist serve`` as a subprocess on a free port."""
+"""The one harness for tests and benchmarks: ``statuslist serve`` as a subprocess on a free port
+(the port finder is the load tester's own), and the real nginx binary."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +15,33 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ServerProcess", "free_port"]
+import pytest
+
+from statuslist.loadtest.spawn import free_port
+
+__all__ = ["REPO", "ServerProcess", "free_port", "nginx_binary"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+REPO = Path(__file__).resolve().parents[1]
+
+
+def nginx_binary(why: str = "the CDN tests") -> str:
+    """The nginx binary, installed by ``deploy/nginx/ensure-nginx.sh`` when missing (as CI and
+    ``make test`` do); the test fails, loudly, when there is none."""
+    script = REPO / "deploy" / "nginx" / "ensure-nginx.sh"
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+    )
+    if found is None and script.is_file():
+        done = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            found = done.stdout.strip().splitlines()[-1]
+    if found is None:
+        pytest.fail(
+            f"nginx is needed for {why}: run deploy/nginx/ensure-nginx.sh (as root)",
+            pytrace=False,
+        )
+    return found
 
 
 class ServerProcess:

@@ -7,6 +7,7 @@ A TOML file looks like::
     port = 8080
     public_base_url = "https://status.example.com"
     data_dir = "/var/lib/statuslist"
+    # database_url = "postgresql://…"  # absent: the embedded SQLite file in data_dir
     publish_interval = 1.0
     token_lifetime = 86400          # seconds from iat to exp
     history_retention = 0           # seconds of ?time= history; 0 = off (501)
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from statuslist.codec import MAX_ENTRIES
+from statuslist.exceptions import ConfigError
 
 __all__ = [
     "DEV_ISSUER",
@@ -55,10 +57,6 @@ __all__ = [
 #: The issuer of the development setup (no issuers configured).
 DEV_ISSUER = "default"
 FORMATS = ("jwt", "cwt")
-
-
-class ConfigError(ValueError):
-    """Settings that cannot be used; the message names the setting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +96,7 @@ class Settings:
     port: int = 8080
     public_base_url: str | None = None
     data_dir: Path = Path("statuslist-data")
+    database_url: str | None = None  # None: SQLite in data_dir
     publish_interval: float = 1.0
     token_lifetime: int = 86_400
     history_retention: int = 0
@@ -200,6 +199,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "STATUSLIST_PORT": ("port", int),
     "STATUSLIST_PUBLIC_URL": ("public_base_url", str),
     "STATUSLIST_DATA": ("data_dir", Path),
+    "STATUSLIST_DATABASE_URL": ("database_url", str),
     "STATUSLIST_PUBLISH_INTERVAL": ("publish_interval", float),
     "STATUSLIST_TOKEN_LIFETIME": ("token_lifetime", int),
     "STATUSLIST_HISTORY_RETENTION": ("history_retention", int),

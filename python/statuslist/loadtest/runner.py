@@ -40,7 +40,7 @@ import aiohttp
 
 from statuslist import __version__
 from statuslist.client import StatusListClient
-from statuslist.exceptions import StatusListError
+from statuslist.exceptions import LoadtestError, StatusListError
 from statuslist.loadtest.scenario import Scenario
 from statuslist.loadtest.stats import OpStats, percentile
 
@@ -49,10 +49,6 @@ __all__ = ["LoadtestError", "Runner"]
 INVALID = 1
 _ORDER = {"create": 0, "allocate": 1, "revoke": 2, "fetch": 3}
 MEDIA = {"jwt": "application/statuslist+jwt", "cwt": "application/statuslist+cwt"}
-
-
-class LoadtestError(Exception):
-    """The scenario could not run (server unreachable, setup refused); the message says why."""
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from statuslist.loadtest.runner import LoadtestError
 
-__all__ = ["SpawnedServer", "spawned_server"]
+__all__ = ["SpawnedServer", "free_port", "spawned_server"]
 
 
 class SpawnedServer:
@@ -52,7 +52,8 @@ class SpawnedServer:
             return ""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -71,7 +72,7 @@ def spawned_server(
     shutdown; SIGKILL after 60 s) and removes the data directory unless ``keep``."""
     tmp = Path(tempfile.mkdtemp(prefix="statuslist-loadtest-"))
     data, log = tmp / "data", tmp / "server.log"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "statuslist", "serve", "--data", str(data)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--public-url", url]

@@ -1,33 +1,39 @@
-"""The service layer (no HTTP): lists, allocation, status changes, publishing, API keys."""
+"""The service layer (no HTTP): lists, entries, allocation, publishing, keys.
+
+``Service`` wires the parts; the web layer and the CLI use it and the typed commands.
+"""
 
 from __future__ import annotations
 
-from statuslist.service.core import (
+from statuslist.service.commands import Allocation, ListUpdate, NewList, UpdateBatch
+from statuslist.service.errors import ServiceError
+from statuslist.service.keys import (
+    ADMIN_KEY_FILE,
     SCOPES,
-    STATUS_NAMES,
     ApiKey,
-    ListState,
-    Published,
-    Representation,
-    Service,
+    IssuerKeys,
+    bootstrap,
     create_api_key,
     hash_api_key,
-    status_name,
+    load_issuer_keys,
 )
-from statuslist.service.errors import ServiceError
-from statuslist.service.setup import ADMIN_KEY_FILE, DB_FILE, bootstrap, load_issuer_keys
+from statuslist.service.service import Service
+from statuslist.service.state import STATUS_NAMES, ListState, Published, status_name
 
 __all__ = [
     "ADMIN_KEY_FILE",
-    "DB_FILE",
     "SCOPES",
     "STATUS_NAMES",
+    "Allocation",
     "ApiKey",
+    "IssuerKeys",
     "ListState",
+    "ListUpdate",
+    "NewList",
     "Published",
-    "Representation",
     "Service",
     "ServiceError",
+    "UpdateBatch",
     "bootstrap",
     "create_api_key",
     "hash_api_key",

@@ -1,9 +1,14 @@
-"""The errors of the service layer. Each carries its HTTP status, a stable problem ``type`` and
-``title`` (RFC 9457) and, where one input is at fault, the ``field`` that is."""
+"""The refusals of the service layer, one class each: a stable ``slug`` and ``title`` (RFC 9457
+``type`` and ``title`` once the web layer renders them), the ``detail``, and where one input is at
+fault, the ``field`` that is. Which HTTP status each one answers is the web layer's business
+(``statuslist.web.problems``); the service knows nothing of HTTP."""
 
 from __future__ import annotations
 
+from statuslist.exceptions import ServiceError
+
 __all__ = [
+    "PROBLEM_BASE",
     "BadRequestError",
     "ConflictError",
     "ForbiddenError",
@@ -20,56 +25,47 @@ __all__ = [
 PROBLEM_BASE = "urn:statuslist:problem:"
 
 
-class ServiceError(Exception):
-    status = 500
-    slug = "internal"
-    title = "Internal error"
+class BadRequestError(ServiceError, ValueError):
+    """The request cannot be read (not JSON, wrong media type, broken encoding)."""
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.field = field
-
-    @property
-    def type(self) -> str:
-        return PROBLEM_BASE + self.slug
-
-
-class BadRequestError(ServiceError):
-    status, slug, title = 400, "malformed", "Malformed request"
+    slug, title = "malformed", "Malformed request"
 
 
 class UnauthorizedError(ServiceError):
-    status, slug, title = 401, "unauthorized", "Missing or invalid API key"
+    slug, title = "unauthorized", "Missing or invalid API key"
 
 
 class ForbiddenError(ServiceError):
-    status, slug, title = 403, "forbidden", "API key not allowed to do this"
+    slug, title = "forbidden", "API key not allowed to do this"
 
 
 class NotFoundError(ServiceError):
-    status, slug, title = 404, "not-found", "Not found"
+    slug, title = "not-found", "Not found"
 
 
 class NotAcceptableError(ServiceError):
-    status, slug, title = 406, "not-acceptable", "No acceptable representation"
+    slug, title = "not-acceptable", "No acceptable representation"
 
 
 class ConflictError(ServiceError):
-    status, slug, title = 409, "conflict", "Conflicts with the current state"
+    slug, title = "conflict", "Conflicts with the current state"
 
 
-class PayloadTooLargeError(ServiceError):
-    status, slug, title = 413, "too-large", "Request too large"
+class PayloadTooLargeError(ServiceError, ValueError):
+    slug, title = "too-large", "Request too large"
 
 
-class ValidationError(ServiceError):
-    status, slug, title = 422, "invalid", "Invalid request"
+class ValidationError(ServiceError, ValueError):
+    """The request reads, but a value in it is not acceptable."""
+
+    slug, title = "invalid", "Invalid request"
 
 
 class HistoryDisabledError(ServiceError):
-    status, slug, title = 501, "history-disabled", "Historical resolution is not enabled"
+    slug, title = "history-disabled", "Historical resolution is not enabled"
 
 
 class UnavailableError(ServiceError):
-    status, slug, title = 503, "unavailable", "Temporarily unavailable"
+    """The operation cannot be carried out now (database down, list not yet signed)."""
+
+    slug, title = "unavailable", "Temporarily unavailable"

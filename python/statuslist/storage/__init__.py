@@ -1,53 +1,61 @@
-"""Durable storage for the service: the protocol the service layer talks to, and its records.
+"""Durable storage: the domain operations the service needs, their records, and the factory.
 
-The service keeps every active list in native memory and uses storage for three things:
+Storage knows nothing of the service: it runs no service code, holds no in-memory list state, and
+answers each operation once it is durable (a 2xx after it is never lost). The service changes its
+memory *after* an operation has committed. Operations:
 
-- **writes**, as functions run by :meth:`Storage.transact` inside one database transaction
-  shared with other concurrent writes (group commit: many requests, one fsync). The function gets a
-  :class:`Tx` with the few write operations there are; it may change in-memory state too, and
-  registers an undo with :meth:`Tx.on_rollback` for the case that the transaction does not commit.
-  ``transact`` returns only once the transaction is durable, so a 2xx after it is never lost;
-- **snapshots**, through :meth:`Storage.quiescent`, which runs a function when every write queued
-  before it has committed and none after it has started: the publisher reads lists there, so a
-  token never shows a change that is not durable;
-- **loading** on start: list metadata, the bitmap pages of the last checkpoint, the change log after
-  it (replayed), the last published tokens, API keys.
+- **writes**, each atomic and durable when its awaitable completes: :meth:`Storage.append` (status
+  changes, possibly of several lists, all or nothing), :meth:`Storage.insert_list`,
+  :meth:`Storage.reserve` (allocation counters are bumped in the database, never in memory),
+  :meth:`Storage.save_tokens`, :meth:`Storage.checkpoint`, :meth:`Storage.insert_api_key`. A write
+  is *submitted when called*: two writes called one after the other commit in that order.
+- **the change log**, in sequence order: :meth:`Storage.changes` (one list, the audit feed),
+  :meth:`Storage.changes_after` (every list: what another instance follows) and
+  :meth:`Storage.wait_changes` (wakes when the log grows);
+- **loading** on start: list metadata, the bitmap pages of the last checkpoint with the change log
+  after it (replayed by the service), the last published tokens, API keys.
 
 Layout (SQLite and PostgreSQL alike): ``lists`` (metadata, allocation counter, checkpoint
 sequence), ``pages`` (the bitmap in :data:`PAGE_BYTES` pages as of the checkpoint), ``changes``
 (append-only log: one row per write with the indices, old and new values, time and actor; the
 audit trail), ``tokens`` (the latest signed token per list and format), ``token_history``
 (published tokens kept for ``?time=``), ``api_keys`` (SHA-256 of each key, its issuer and scope).
+
+:func:`open_storage` is the one place that picks a backend, from ``Settings.database_url``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from statuslist.codec import CHUNK_BYTES
+from statuslist.exceptions import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from statuslist.config import Settings
 
 __all__ = [
+    "DB_FILE",
     "PAGE_BYTES",
     "ApiKeyRecord",
     "Change",
+    "Checkpoint",
     "ListRecord",
     "LoadedList",
+    "NewChange",
     "Storage",
     "StorageError",
     "StoredToken",
-    "Tx",
+    "open_storage",
 ]
 
-T = TypeVar("T")
+#: The SQLite file in the data directory.
+DB_FILE = "statuslist.db"
 
 #: Bitmap page size in storage; equal to the encoder's chunk so a page maps to one chunk.
 PAGE_BYTES = CHUNK_BYTES
-
-
-class StorageError(RuntimeError):
-    """The database failed (I/O error, disk full, closed): the write was not committed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,36 +116,89 @@ class ApiKeyRecord:
     created_at: float
 
 
-class Tx(Protocol):
-    """The write operations available inside :meth:`Storage.transact`."""
+@dataclass(frozen=True, slots=True)
+class NewChange:
+    """A change to log: ``indices`` little-endian u64, ``old``/``new`` one byte per index."""
 
-    def insert_list(self, record: ListRecord) -> None: ...
-    def append_change(
-        self, list_id: str, indices: bytes, old: bytes, new: bytes, at: float, actor: str
-    ) -> int:
-        """Logs a change; returns its sequence number (increasing in commit order)."""
-        ...
+    list_id: str
+    indices: bytes = field(repr=False)
+    old: bytes = field(repr=False)
+    new: bytes = field(repr=False)
+    at: float
+    actor: str
 
-    def set_counter(self, list_id: str, counter: int) -> None: ...
-    def checkpoint(self, list_id: str, pages: Mapping[int, bytes], seq: int) -> None:
-        """Stores changed bitmap pages as of log sequence ``seq``."""
-        ...
 
-    def save_token(self, token: StoredToken, archive: bool) -> None: ...
-    def prune_history(self, before: float) -> None: ...
-    def insert_api_key(self, record: ApiKeyRecord) -> None: ...
-    def on_rollback(self, undo: Callable[[], None]) -> None:
-        """Runs ``undo`` if this write does not commit (undos run newest first)."""
-        ...
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Bitmap pages of one list as of log sequence ``seq`` (changes after it are replayed)."""
+
+    list_id: str
+    pages: Mapping[int, bytes] = field(repr=False)
+    seq: int
 
 
 class Storage(Protocol):
+    """What the service needs of a database. See the module docstring for the guarantees."""
+
+    #: Transactions committed and writes carried by them (group commit shows as fewer commits).
+    commits: int
+    writes: int
+
     async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def transact(self, fn: Callable[[Tx], T]) -> T: ...
-    async def quiescent(self, fn: Callable[[], T]) -> T: ...
+    async def close(self) -> None:
+        """Commits everything submitted, then closes. Idempotent."""
+        ...
+
+    def append(self, changes: Sequence[NewChange]) -> Awaitable[list[int]]:
+        """Logs ``changes`` atomically; their sequence numbers (increasing in commit order)."""
+        ...
+
+    def insert_list(self, record: ListRecord, decoys: NewChange | None = None) -> Awaitable[int]:
+        """Creates a list (and logs its decoy entries); the decoys' sequence number or 0."""
+        ...
+
+    def reserve(self, list_id: str, count: int, limit: int) -> Awaitable[tuple[int, int]]:
+        """Bumps the list's allocation counter by up to ``count`` without passing ``limit``;
+        ``(first, n)``: the counter values ``first .. first + n - 1`` are the caller's alone."""
+        ...
+
+    def save_tokens(
+        self, tokens: Sequence[StoredToken], *, archive_until: float | None = None
+    ) -> Awaitable[None]:
+        """Stores the latest tokens; with ``archive_until``, also archives them for ``?time=``
+        and drops archived tokens that expired before that time."""
+        ...
+
+    def checkpoint(self, items: Sequence[Checkpoint]) -> Awaitable[None]: ...
+    def insert_api_key(self, record: ApiKeyRecord) -> Awaitable[None]: ...
     async def load_lists(self) -> list[LoadedList]: ...
     async def load_tokens(self) -> list[StoredToken]: ...
     async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None: ...
     async def token_at(self, list_id: str, fmt: str, at: float) -> StoredToken | None: ...
-    async def changes(self, list_id: str, after_seq: int, limit: int) -> list[Change]: ...
+    async def changes(self, list_id: str, after_seq: int, limit: int) -> list[Change]:
+        """One list's logged changes after ``after_seq``, oldest first."""
+        ...
+
+    async def changes_after(self, after_seq: int, limit: int) -> list[Change]:
+        """Every list's logged changes after ``after_seq``, oldest first."""
+        ...
+
+    async def wait_changes(self, after_seq: int, within: float) -> int:
+        """The last committed sequence number, once it is past ``after_seq`` or ``within``
+        seconds have passed (then it may still be ``after_seq``)."""
+        ...
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The storage ``settings`` ask for, not yet opened: SQLite in the data directory unless
+    ``database_url`` names another database."""
+    url = settings.database_url
+    if url is None:
+        from statuslist.storage.sqlite import SQLiteStorage
+
+        return SQLiteStorage(settings.data_dir / DB_FILE)
+    scheme = url.partition(":")[0]
+    raise ConfigError(
+        f"database_url: the {scheme!r} backend is not available in this build"
+        " (PostgreSQL support is tracked in issue #11); leave database_url unset for SQLite"
+    )

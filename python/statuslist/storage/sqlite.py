@@ -1,10 +1,11 @@
 """The embedded SQLite storage: one file in the data directory, WAL, ``synchronous=FULL``.
 
-Writes go through one writer thread. It takes every write waiting in its queue (up to
+Writes go through one writer thread. It takes every operation waiting in its queue (up to
 ``max_group``), runs each inside its own savepoint of one transaction, and commits once: a burst of
-concurrent requests shares one fsync (group commit). A write that raises is rolled back to its
-savepoint alone; a commit that fails fails every write of the group and runs their undos. Reads use
-a second connection (WAL lets it read while the writer writes).
+concurrent requests shares one fsync (group commit). An operation that raises is rolled back to
+its savepoint alone; a commit that fails fails every operation of the group. The operations are
+this module's own functions of the connection: no caller code runs on the writer thread. Reads
+use a second connection (WAL lets it read while the writer writes).
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from statuslist.storage import (
     ApiKeyRecord,
     Change,
+    Checkpoint,
     ListRecord,
     LoadedList,
+    NewChange,
     StorageError,
     StoredToken,
 )
@@ -100,86 +104,90 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class _Tx:
-    """The :class:`~statuslist.storage.Tx` of one group transaction."""
+# -- the write operations (run on the writer thread, inside a savepoint) ------------------------
 
-    __slots__ = ("_conn", "undos")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self.undos: list[Callable[[], None]] = []
+def _insert_list(conn: sqlite3.Connection, r: ListRecord, decoys: NewChange | None) -> int:
+    conn.execute(
+        "INSERT INTO lists (id, issuer, bits, size, ttl, formats, final_invalid, decoys, auto,"
+        " created_at, perm_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            r.id,
+            r.issuer,
+            r.bits,
+            r.size,
+            r.ttl,
+            json.dumps(list(r.formats)),
+            int(r.final_invalid),
+            r.decoys,
+            int(r.auto),
+            r.created_at,
+            r.perm_key,
+        ),
+    )
+    return _append(conn, [decoys])[0] if decoys is not None else 0
 
-    def insert_list(self, r: ListRecord) -> None:
-        self._conn.execute(
-            "INSERT INTO lists (id, issuer, bits, size, ttl, formats, final_invalid, decoys, auto,"
-            " created_at, perm_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                r.id,
-                r.issuer,
-                r.bits,
-                r.size,
-                r.ttl,
-                json.dumps(list(r.formats)),
-                int(r.final_invalid),
-                r.decoys,
-                int(r.auto),
-                r.created_at,
-                r.perm_key,
-            ),
-        )
 
-    def append_change(
-        self, list_id: str, indices: bytes, old: bytes, new: bytes, at: float, actor: str
-    ) -> int:
-        cur = self._conn.execute(
+def _append(conn: sqlite3.Connection, changes: Sequence[NewChange]) -> list[int]:
+    seqs = []
+    for c in changes:
+        cur = conn.execute(
             "INSERT INTO changes (list_id, indices, old, new, at, actor) VALUES (?,?,?,?,?,?)",
-            (list_id, indices, old, new, at, actor),
+            (c.list_id, c.indices, c.old, c.new, c.at, c.actor),
         )
-        return int(cur.lastrowid or 0)
+        seqs.append(int(cur.lastrowid or 0))
+    return seqs
 
-    def set_counter(self, list_id: str, counter: int) -> None:
-        self._conn.execute("UPDATE lists SET counter = ? WHERE id = ?", (counter, list_id))
 
-    def checkpoint(self, list_id: str, pages: Mapping[int, bytes], seq: int) -> None:
-        self._conn.executemany(
+def _reserve(conn: sqlite3.Connection, list_id: str, count: int, limit: int) -> tuple[int, int]:
+    row = conn.execute("SELECT counter FROM lists WHERE id = ?", (list_id,)).fetchone()
+    if row is None:
+        raise StorageError(f"no list {list_id!r} in the database")
+    first = int(row[0])
+    n = max(0, min(count, limit - first))
+    if n:
+        conn.execute("UPDATE lists SET counter = ? WHERE id = ?", (first + n, list_id))
+    return first, n
+
+
+def _checkpoint(conn: sqlite3.Connection, items: Sequence[Checkpoint]) -> None:
+    for item in items:
+        conn.executemany(
             "INSERT OR REPLACE INTO pages (list_id, page, data) VALUES (?,?,?)",
-            [(list_id, n, data) for n, data in pages.items()],
+            [(item.list_id, n, data) for n, data in item.pages.items()],
         )
-        self._conn.execute("UPDATE lists SET checkpoint_seq = ? WHERE id = ?", (seq, list_id))
-
-    def save_token(self, t: StoredToken, archive: bool) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO tokens (list_id, fmt, body, iat, exp, seq)"
-            " VALUES (?,?,?,?,?,?)",
-            (t.list_id, t.fmt, t.body, t.iat, t.exp, t.seq),
-        )
-        if archive:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO token_history (list_id, fmt, iat, exp, body)"
-                " VALUES (?,?,?,?,?)",
-                (t.list_id, t.fmt, t.iat, t.exp, t.body),
-            )
-
-    def prune_history(self, before: float) -> None:
-        self._conn.execute("DELETE FROM token_history WHERE exp < ?", (before,))
-
-    def insert_api_key(self, r: ApiKeyRecord) -> None:
-        self._conn.execute(
-            "INSERT INTO api_keys (key_hash, issuer, scope, label, created_at) VALUES (?,?,?,?,?)",
-            (r.key_hash, r.issuer, r.scope, r.label, r.created_at),
+        conn.execute(
+            "UPDATE lists SET checkpoint_seq = MAX(checkpoint_seq, ?) WHERE id = ?",
+            (item.seq, item.list_id),
         )
 
-    def on_rollback(self, undo: Callable[[], None]) -> None:
-        self.undos.append(undo)
 
-    def undo_from(self, start: int) -> None:
-        for undo in reversed(self.undos[start:]):
-            undo()
-        del self.undos[start:]
+def _save_tokens(
+    conn: sqlite3.Connection, tokens: Sequence[StoredToken], archive_until: float | None
+) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO tokens (list_id, fmt, body, iat, exp, seq) VALUES (?,?,?,?,?,?)",
+        [(t.list_id, t.fmt, t.body, t.iat, t.exp, t.seq) for t in tokens],
+    )
+    if archive_until is not None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO token_history (list_id, fmt, iat, exp, body)"
+            " VALUES (?,?,?,?,?)",
+            [(t.list_id, t.fmt, t.iat, t.exp, t.body) for t in tokens],
+        )
+        conn.execute("DELETE FROM token_history WHERE exp < ?", (archive_until,))
 
 
-_Item = tuple[str, Callable[..., Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
-_STOP = ("stop", None, None, None)
+def _insert_api_key(conn: sqlite3.Connection, r: ApiKeyRecord) -> None:
+    conn.execute(
+        "INSERT INTO api_keys (key_hash, issuer, scope, label, created_at) VALUES (?,?,?,?,?)",
+        (r.key_hash, r.issuer, r.scope, r.label, r.created_at),
+    )
+
+
+#: (operation, its arguments, the future to settle, that future's loop)
+_Item = tuple[Callable[..., Any] | None, tuple[Any, ...], "asyncio.Future[Any] | None", Any]
+_STOP: _Item = (None, (), None, None)
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
@@ -197,16 +205,19 @@ class SQLiteStorage:
     def __init__(self, path: Path, *, max_group: int = 4096) -> None:
         self.path = path
         self._max_group = max_group
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_seq = 0  # the highest committed change sequence (read on the loop)
+        self._grown: asyncio.Event | None = None
         self.commits = 0  # fsyncs so far; group commit shows as commits < writes
         self.writes = 0
 
     async def open(self) -> None:
-        def setup() -> None:
+        def setup() -> int:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = _connect(self.path)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -219,8 +230,14 @@ class SQLiteStorage:
             conn.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
             self._writer = conn
             self._reader = _connect(self.path)
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
 
-        await asyncio.to_thread(setup)
+        try:
+            self._last_seq = await asyncio.to_thread(setup)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open {self.path}: {exc}") from None
+        self._loop = asyncio.get_running_loop()
+        self._grown = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="statuslist-writer", daemon=True)
         self._thread.start()
 
@@ -236,86 +253,119 @@ class SQLiteStorage:
                 conn.close()
         self._writer = self._reader = None
 
-    async def transact(self, fn: Callable[[Any], T]) -> T:
-        return await self._submit("tx", fn)
+    # -- writes: submitted when called, settled on the caller's loop once committed -----------
 
-    async def quiescent(self, fn: Callable[[], T]) -> T:
-        return await self._submit("quiet", fn)
+    def append(self, changes: Sequence[NewChange]) -> Awaitable[list[int]]:
+        return self._submit(_append, changes)
 
-    async def _submit(self, kind: str, fn: Callable[..., T]) -> T:
-        if self._thread is None:
-            raise StorageError("storage is closed")
+    def insert_list(self, record: ListRecord, decoys: NewChange | None = None) -> Awaitable[int]:
+        return self._submit(_insert_list, record, decoys)
+
+    def reserve(self, list_id: str, count: int, limit: int) -> Awaitable[tuple[int, int]]:
+        return self._submit(_reserve, list_id, count, limit)
+
+    def save_tokens(
+        self, tokens: Sequence[StoredToken], *, archive_until: float | None = None
+    ) -> Awaitable[None]:
+        return self._submit(_save_tokens, tokens, archive_until)
+
+    def checkpoint(self, items: Sequence[Checkpoint]) -> Awaitable[None]:
+        return self._submit(_checkpoint, items)
+
+    def insert_api_key(self, record: ApiKeyRecord) -> Awaitable[None]:
+        return self._submit(_insert_api_key, record)
+
+    def _submit(self, op: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((kind, fn, fut, loop))
-        return await fut
+        if self._thread is None:
+            fut.set_exception(StorageError("storage is closed"))
+        else:
+            self._queue.put((op, args, fut, loop))
+        return fut
 
     # -- the writer thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        pending: _Item | None = None
         while True:
-            item = pending if pending is not None else self._queue.get()
-            pending = None
-            if item[0] == "stop":
-                return
-            if item[0] == "quiet":
-                self._call(item)
-                continue
-            group = [item]
-            while len(group) < self._max_group:
+            item = self._queue.get()
+            stop = item[0] is None
+            group = [] if stop else [item]
+            while not stop and len(group) < self._max_group:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if nxt[0] != "tx":
-                    pending = nxt
-                    break
-                group.append(nxt)
-            self._commit(group)
-
-    @staticmethod
-    def _call(item: _Item) -> None:
-        _, fn, fut, loop = item
-        try:
-            result, exc = fn(), None
-        except BaseException as e:  # handed to the awaiting coroutine
-            result, exc = None, e
-        loop.call_soon_threadsafe(_settle, fut, result, exc)
+                if nxt[0] is None:
+                    stop = True
+                else:
+                    group.append(nxt)
+            if group:
+                self._commit(group)
+            if stop:
+                return
 
     def _commit(self, group: list[_Item]) -> None:
         conn = self._writer
-        if conn is None:  # closed under us: fail the group rather than the thread
-            failure = StorageError("storage is closed")
-            for _, _, fut, loop in group:
-                loop.call_soon_threadsafe(_settle, fut, None, failure)
-            return
-        tx = _Tx(conn)
         outcomes: list[tuple[Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for _, fn, _, _ in group:
-                mark = len(tx.undos)
-                conn.execute("SAVEPOINT w")
-                try:
-                    outcomes.append((fn(tx), None))
-                    conn.execute("RELEASE w")
-                except Exception as exc:
-                    tx.undo_from(mark)
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    outcomes.append((None, exc))
-            conn.execute("COMMIT")
-        except sqlite3.Error as db_error:
-            tx.undo_from(0)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failure = StorageError(f"the write did not commit: {db_error}")
-            outcomes = [(None, failure)] * len(group)
-        self.commits += 1
-        self.writes += len(group)
+        if conn is None:  # closed under us: fail the group rather than the thread
+            outcomes = [(None, StorageError("storage is closed"))] * len(group)
+        else:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for op, args, _, _ in group:
+                    conn.execute("SAVEPOINT w")
+                    try:
+                        if op is None:  # pragma: no cover - the stop marker never joins a group
+                            raise StorageError("internal: no operation")
+                        outcomes.append((op(conn, *args), None))
+                        conn.execute("RELEASE w")
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO w")
+                        conn.execute("RELEASE w")
+                        if isinstance(exc, sqlite3.Error):
+                            exc = StorageError(f"the write did not commit: {exc}")
+                        outcomes.append((None, exc))
+                conn.execute("COMMIT")
+                self.commits += 1
+                self.writes += len(group)
+            except sqlite3.Error as db_error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                failure = StorageError(f"the write did not commit: {db_error}")
+                outcomes = [(None, failure)] * len(group)
+        last = max(
+            (
+                max(r) if isinstance(r, list) else r
+                for (op, _, _, _), (r, e) in zip(group, outcomes, strict=True)
+                if e is None and op in (_append, _insert_list) and r
+            ),
+            default=0,
+        )
         for (_, _, fut, loop), (result, error) in zip(group, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, fut, result, error)
+            if fut is not None:
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+        if last and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._advance, last)
+
+    def _advance(self, seq: int) -> None:
+        if seq > self._last_seq:
+            self._last_seq = seq
+            if self._grown is not None:
+                self._grown.set()
+            self._grown = asyncio.Event()
+
+    async def wait_changes(self, after_seq: int, within: float) -> int:
+        deadline = time.monotonic() + within
+        while self._last_seq <= after_seq:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._grown is None:
+                break
+            try:
+                await asyncio.wait_for(self._grown.wait(), left)
+            except TimeoutError:
+                break
+        return self._last_seq
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -324,7 +374,10 @@ class SQLiteStorage:
             if self._reader is None:
                 raise StorageError("storage is closed")
             with self._read_lock:
-                return fn(self._reader)
+                try:
+                    return fn(self._reader)
+                except sqlite3.Error as exc:
+                    raise StorageError(f"the database read failed: {exc}") from None
 
         return await asyncio.to_thread(run)
 
@@ -406,6 +459,18 @@ class SQLiteStorage:
                     "SELECT seq, list_id, indices, old, new, at, actor FROM changes"
                     " WHERE list_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                     (list_id, after_seq, limit),
+                )
+            ]
+        )
+
+    async def changes_after(self, after_seq: int, limit: int) -> list[Change]:
+        return await self._read(
+            lambda conn: [
+                Change(*c)
+                for c in conn.execute(
+                    "SELECT seq, list_id, indices, old, new, at, actor FROM changes"
+                    " WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq, limit),
                 )
             ]
         )

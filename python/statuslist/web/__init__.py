@@ -1,7 +1,8 @@
-"""The HTTP layer: aiohttp application factory (imported only by the CLI and tests)."""
+"""The HTTP layer: the aiohttp application factory (imported only by the CLI and tests)."""
 
 from __future__ import annotations
 
-from statuslist.web.app import CALLER, METRICS, SERVICE, SETTINGS, create_app
+from statuslist.web.app import create_app, routes
+from statuslist.web.keys import CALLER, METRICS, SERVICE, SETTINGS, TOKENS
 
-__all__ = ["CALLER", "METRICS", "SERVICE", "SETTINGS", "create_app"]
+__all__ = ["CALLER", "METRICS", "SERVICE", "SETTINGS", "TOKENS", "create_app", "routes"]

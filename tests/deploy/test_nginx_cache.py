@@ -18,7 +18,6 @@ import gzip
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -32,7 +31,7 @@ from typing import Any
 import pytest
 
 from statuslist.client import StatusListClient
-from tests.support import ServerProcess, free_port
+from tests.support import ServerProcess, free_port, nginx_binary
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx" / "statuslist.conf.template"
@@ -120,18 +119,6 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], logs: list[Path], what: 
         + "\n".join(tail(p) for p in logs),
         pytrace=False,
     )
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
-    )
-    if found is None:
-        pytest.fail(
-            "nginx is not installed: run deploy/nginx/ensure-nginx.sh (as root) to install it",
-            pytrace=False,
-        )
-    return found
 
 
 def render_nginx_conf(tmp: Path, upstream: str, listen: str) -> Path:

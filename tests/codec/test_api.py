@@ -303,7 +303,7 @@ def test_import_from_another_directory(tmp_path: Path) -> None:
         "import statuslist, statuslist.exceptions as e; "
         "s = statuslist.StatusList(8, 2); s[3] = 2; "
         "print(type(s).__name__, s[3], statuslist.__version__, "
-        "issubclass(e.StatusListError, ValueError))"
+        "issubclass(e.InputError, ValueError))"
     )
     for cwd in (Path(tempfile.gettempdir()), tmp_path):
         out = subprocess.run(
@@ -314,7 +314,7 @@ def test_import_from_another_directory(tmp_path: Path) -> None:
             check=True,
             timeout=60,
         )
-        name, value, version, is_value_error = out.stdout.split()
+        name, value, version, is_value_error = out.stdout.split()  # InputError is a ValueError
         assert (name, value, is_value_error) == ("StatusList", "2", "True")
         assert version == statuslist.__version__
     assert statuslist.StatusList is StatusList

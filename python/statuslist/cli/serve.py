@@ -1,0 +1,84 @@
+"""``serve``: run the service (the web app on aiohttp, uvloop where there is one)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from statuslist import __version__
+from statuslist.config import Settings
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``serve``."""
+    defaults = Settings()
+    srv = subparsers.add_parser(
+        "serve", help="run the service (embedded SQLite; dev setup if no config)"
+    )
+    srv.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    srv.add_argument(
+        "--data", type=Path, default=None, help=f"data directory ({defaults.data_dir})"
+    )
+    srv.add_argument("--host", default=None, help=f"listen address ({defaults.host})")
+    srv.add_argument("--port", type=int, default=None, help=f"listen port ({defaults.port})")
+    srv.add_argument("--public-url", default=None, help="public base URL (sub/uri of tokens)")
+    srv.add_argument(
+        "--publish-interval",
+        type=float,
+        default=None,
+        help=f"seconds ({defaults.publish_interval})",
+    )
+    srv.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    srv.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from aiohttp import web
+
+    from statuslist.config import load_settings
+    from statuslist.web import create_app
+
+    settings = load_settings(
+        args.config,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data,
+        public_base_url=args.public_url,
+        publish_interval=args.publish_interval,
+    )
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    loop: asyncio.AbstractEventLoop
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
+        loop = asyncio.new_event_loop()
+
+    def announce(_: object) -> None:
+        print(
+            f"statuslist {__version__}: serving on http://{settings.host}:{settings.port} "
+            f"(public URL {settings.base_url}, data in {settings.data_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout,
+        print=announce,
+        loop=loop,
+    )
+    return 0

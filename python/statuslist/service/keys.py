@@ -1,0 +1,187 @@
+"""Keys: issuer API keys (creation, lookup with a bounded cache, scopes), issuers' signing keys,
+and the development setup (a generated ES256 key and an admin API key, files of mode 0600)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from statuslist.config import DEV_ISSUER, Settings
+from statuslist.exceptions import KeyLoadError
+from statuslist.service.errors import ForbiddenError, UnauthorizedError, ValidationError
+from statuslist.storage import ApiKeyRecord, Storage
+from statuslist.tokens import IssuerKey, generate_private_key, jwks, load_key
+
+__all__ = [
+    "ADMIN_KEY_FILE",
+    "SCOPES",
+    "ApiKey",
+    "ApiKeys",
+    "IssuerKeys",
+    "bootstrap",
+    "create_api_key",
+    "hash_api_key",
+    "load_issuer_keys",
+    "new_api_key",
+    "require",
+]
+
+log = logging.getLogger("statuslist.keys")
+
+#: API key scopes, each including the ones before it.
+SCOPES = ("read", "write", "admin")
+ADMIN_KEY_FILE = "admin-api-key"
+DEV_KEY_FILE = Path("keys") / f"{DEV_ISSUER}.pem"
+_CACHE_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """The caller of an issuer API request: the issuer its key acts for, and its scope."""
+
+    issuer: str
+    scope: str
+    label: str
+
+    def allows(self, scope: str) -> bool:
+        return SCOPES.index(self.scope) >= SCOPES.index(scope)
+
+    @property
+    def actor(self) -> str:
+        """How the change log names this caller."""
+        return f"{self.issuer}:{self.label}"
+
+
+def require(caller: ApiKey, scope: str) -> None:
+    if not caller.allows(scope):
+        raise ForbiddenError(f"this {caller.scope} API key cannot do what needs {scope}")
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "sl_" + secrets.token_urlsafe(32)
+
+
+async def create_api_key(
+    storage: Storage, issuer: str, scope: str, label: str, now: float
+) -> tuple[str, ApiKey]:
+    """A new API key for ``issuer`` (stored as its SHA-256 only); returns the key once."""
+    if scope not in SCOPES:
+        raise ValidationError(f"scope must be one of {', '.join(SCOPES)}", field="scope")
+    key = new_api_key()
+    label = label or f"key-{key[3:11]}"
+    await storage.insert_api_key(ApiKeyRecord(hash_api_key(key), issuer, scope, label, now))
+    return key, ApiKey(issuer, scope, label)
+
+
+class ApiKeys:
+    """Looks bearer keys up (by SHA-256) in storage, with a bounded cache of known keys."""
+
+    def __init__(self, storage: Storage, issuers: IssuerKeys) -> None:
+        self._storage = storage
+        self._issuers = issuers
+        self._known: dict[str, ApiKey] = {}
+
+    async def authenticate(self, key: str) -> ApiKey:
+        digest = hash_api_key(key)
+        found = self._known.get(digest)
+        if found is None:
+            record = await self._storage.find_api_key(digest)
+            if record is None or not self._issuers.knows(record.issuer):
+                raise UnauthorizedError("the API key is not known")
+            found = ApiKey(record.issuer, record.scope, record.label)
+            if len(self._known) < _CACHE_LIMIT:
+                self._known[digest] = found
+        return found
+
+
+class IssuerKeys:
+    """Each configured issuer's keys: the first signs, all are published in the JWKS."""
+
+    def __init__(self, keys: Mapping[str, Sequence[IssuerKey]], iss: Mapping[str, str]) -> None:
+        self._keys = {name: list(ks) for name, ks in keys.items()}
+        self._iss = dict(iss)
+
+    @property
+    def issuers(self) -> list[str]:
+        return list(self._keys)
+
+    def knows(self, issuer: str) -> bool:
+        return issuer in self._keys
+
+    def signer(self, issuer: str) -> IssuerKey | None:
+        keys = self._keys.get(issuer)
+        return keys[0] if keys else None
+
+    def iss(self, issuer: str) -> str | None:
+        return self._iss.get(issuer)
+
+    def jwks(self, issuer: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        names = list(self._keys) if issuer is None else [issuer]
+        return jwks([k for name in names for k in self._keys.get(name, ())])
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def load_issuer_keys(settings: Settings) -> IssuerKeys:
+    """Each configured issuer's keys (first = signing key); in the development setup the
+    ``default`` issuer's key in the data directory, generated on first start."""
+    iss = {i.name: i.iss for i in settings.issuers if i.iss}
+    if settings.dev_setup:
+        path = settings.data_dir / DEV_KEY_FILE
+        if not path.exists():
+            _write_private(path, generate_private_key("ES256"))
+            print(
+                f"statuslist: generated a development ES256 signing key at {path}",
+                file=sys.stderr,
+            )
+        return IssuerKeys({DEV_ISSUER: [load_key(path.read_bytes())]}, iss)
+    out: dict[str, list[IssuerKey]] = {}
+    for issuer in settings.issuers:
+        chain = issuer.chain.read_bytes() if issuer.chain else None
+        keys = []
+        for n, key_path in enumerate(issuer.keys):
+            try:
+                data = key_path.read_bytes()
+            except OSError as exc:
+                raise KeyLoadError(
+                    f"issuer {issuer.name}: cannot read {key_path}: {exc.strerror}"
+                ) from None
+            keys.append(load_key(data, chain_pem=chain if n == 0 else None))
+        out[issuer.name] = keys
+    return IssuerKeys(out, iss)
+
+
+async def bootstrap(settings: Settings, storage: Storage) -> Path | None:
+    """In the development setup, creates the admin API key file once; returns its path."""
+    if not settings.dev_setup:
+        return None
+    path = settings.data_dir / ADMIN_KEY_FILE
+    if not path.exists():
+        key, _ = await create_api_key(storage, DEV_ISSUER, "admin", "dev-admin", time.time())
+        _write_private(path, (key + "\n").encode())
+    print(
+        "statuslist: DEVELOPMENT SETUP (no issuers configured): issuer 'default' signs with a "
+        f"generated key; the admin API key is in {path} (mode 0600). Configure issuers and keys "
+        "before production use.",
+        file=sys.stderr,
+    )
+    return path

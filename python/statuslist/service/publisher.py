@@ -1,0 +1,236 @@
+"""The publisher: re-encodes and re-signs lists that changed, refreshes tokens before they
+expire, stores the tokens, and checkpoints bitmaps.
+
+It runs as its own task, at most one round per ``publish_interval``. A round takes the lists that
+are due, notes the log sequence each has reached, then encodes and signs all of them in one
+worker thread (the native calls release the GIL: neither the event loop nor the database writer
+waits for them); the tokens are stored, then swapped in and announced to the listeners (the web
+layer's served-token cache). A served token therefore only ever shows committed changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
+
+from statuslist.config import Settings
+from statuslist.metrics import Metrics
+from statuslist.service.keys import IssuerKeys
+from statuslist.service.lists import Lists
+from statuslist.service.state import ListState, Published
+from statuslist.storage import PAGE_BYTES, Checkpoint, Storage, StoredToken
+from statuslist.tokens import EncodedClaims, Format, SigningKey, sign_encoded
+
+__all__ = ["Listener", "Publisher"]
+
+log = logging.getLogger("statuslist.publisher")
+
+#: Called with the lists just published, before the round that published them ends.
+Listener = Callable[[Sequence[Published]], Awaitable[None]]
+
+
+class Publisher:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        lists: Lists,
+        keys: IssuerKeys,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._lists = lists
+        self._keys = keys
+        self._metrics = metrics
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.listeners: list[Listener] = []
+        #: Lists that could not be signed (their issuer has no key), by list id: the reason.
+        self.unsignable: dict[str, str] = {}
+        self.last_error: str | None = None
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="statuslist-publisher")
+
+    async def stop(self) -> None:
+        """Stops the loop, then publishes and checkpoints what changed (faster restart)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.publish(force_checkpoint=True)
+        except Exception:
+            log.exception("the final publish and checkpoint failed; the log replays on start")
+
+    async def _loop(self) -> None:
+        interval = self._settings.publish_interval
+        while True:
+            started = time.monotonic()
+            try:
+                await self.publish()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = f"publishing failed: {exc}"
+                log.exception("publishing failed; retrying")
+            # At most one round per interval (POST …/publish publishes at once).
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    async def announce(self, published: Sequence[Published]) -> None:
+        for listener in self.listeners:
+            await listener(published)
+
+    # -- a round --------------------------------------------------------------------------------
+
+    def _due(self, now: float) -> list[ListState]:
+        refresh = self._settings.token_lifetime / 2
+        return [
+            s
+            for s in list(self._lists.by_id.values())
+            if s.dirty or s.published is None or s.published.exp - now < refresh
+        ]
+
+    async def publish_list(self, state: ListState) -> None:
+        """Publishes ``state`` now (e.g. a new list, before its uri is handed out)."""
+        state.dirty = True
+        await self.publish([state])
+
+    async def publish(
+        self, only: Sequence[ListState] | None = None, *, force_checkpoint: bool = False
+    ) -> None:
+        async with self._lock:
+            t0 = time.perf_counter()
+            due = list(only) if only is not None else self._due(self._clock())
+            if due:
+                await self._publish(due)
+                self._metrics.publish_duration.observe(time.perf_counter() - t0)
+            await self._checkpoint(force_checkpoint)
+            self._metrics.commits.set(self._storage.commits)
+            self._metrics.writes.set(self._storage.writes)
+
+    async def _publish(self, due: Sequence[ListState]) -> None:
+        jobs: list[tuple[ListState, SigningKey]] = []
+        snaps: list[tuple[ListState, int, float | None]] = []
+        for s in due:
+            r = s.record
+            key = self._keys.signer(r.issuer)
+            if key is None:
+                if r.id not in self.unsignable:
+                    log.error("issuer %s of list %s has no signing key", r.issuer, r.id)
+                self.unsignable[r.id] = f"issuer {r.issuer!r} of list {r.id} has no signing key"
+                continue
+            self.unsignable.pop(r.id, None)
+            # The tokens show at least every change up to last_seq (later ones may slip in).
+            snaps.append((s, s.last_seq, s.unpublished_since))
+            s.dirty, s.unpublished_since = False, None
+            jobs.append((s, key.signer))
+        if not snaps:
+            return
+        iat = int(self._clock())
+        exp = iat + self._settings.token_lifetime
+        keys, lists = self._keys, self._lists
+
+        def encode_and_sign() -> list[bytes]:
+            signing: list[tuple[SigningKey, EncodedClaims, Format]] = []
+            for s, signer in jobs:
+                r = s.record
+                claims = EncodedClaims(
+                    sub=s.uri,
+                    iat=iat,
+                    bits=r.bits,
+                    lst=s.committed.encode(),
+                    exp=exp,
+                    ttl=r.ttl,
+                    iss=keys.iss(r.issuer),
+                    aggregation_uri=lists.aggregation_uri(r.issuer),
+                )
+                signing.extend((signer, claims, cast(Format, fmt)) for fmt in r.formats)
+            return sign_encoded(signing)
+
+        try:
+            bodies = await asyncio.to_thread(encode_and_sign)
+            it = iter(bodies)
+            tokens: list[StoredToken] = []
+            built: list[tuple[ListState, float | None, Published]] = []
+            for s, seq, since in snaps:
+                r = s.record
+                per_fmt = {
+                    fmt: StoredToken(r.id, fmt, next(it), iat, exp, seq) for fmt in r.formats
+                }
+                tokens.extend(per_fmt.values())
+                built.append((s, since, Published(r.id, iat, exp, r.ttl, seq, per_fmt)))
+            retention = self._settings.history_retention
+            await self._storage.save_tokens(
+                tokens, archive_until=self._clock() - retention if retention > 0 else None
+            )
+        except BaseException:
+            for s, _, since in snaps:
+                s.dirty = True
+                if since is not None and (
+                    s.unpublished_since is None or since < s.unpublished_since
+                ):
+                    s.unpublished_since = since
+            raise
+        for s, _, pub in built:
+            s.published = pub
+        await self.announce([pub for _, _, pub in built])
+        done = self._clock()
+        for _, since, _ in built:
+            if since is not None:
+                self._metrics.publish_lag.observe(max(0.0, done - since))
+        self._metrics.publishes.inc(len(tokens))
+
+    async def _checkpoint(self, force: bool) -> None:
+        now = time.monotonic()
+        interval = self._settings.checkpoint_interval
+        due = [
+            s
+            for s in list(self._lists.by_id.values())
+            if s.last_seq > s.checkpoint_seq and (force or now - s.checkpointed_at >= interval)
+        ]
+        if not due:
+            return
+        # Noted before the bitmaps are read: the pages show at least every change up to seq, and
+        # replaying the log after seq over them on start gives the same bitmap.
+        marks = [(s, s.last_seq, s.dirty_pages) for s in due]
+        for s in due:
+            s.dirty_pages = set()
+
+        def pages() -> list[Checkpoint]:
+            out = []
+            for s, seq, dirty in marks:
+                raw = s.committed.to_bytes()
+                numbers = range(-(-len(raw) // PAGE_BYTES)) if dirty is None else sorted(dirty)
+                out.append(
+                    Checkpoint(
+                        s.record.id,
+                        {n: raw[n * PAGE_BYTES : (n + 1) * PAGE_BYTES] for n in numbers},
+                        seq,
+                    )
+                )
+            return out
+
+        try:
+            items = await asyncio.to_thread(pages)
+            await self._storage.checkpoint(items)
+        except BaseException:
+            for s, _, dirty in marks:
+                if dirty is None or s.dirty_pages is None:
+                    s.dirty_pages = None
+                else:
+                    s.dirty_pages |= dirty
+            raise
+        for s, seq, _ in marks:
+            s.checkpoint_seq, s.checkpointed_at = max(s.checkpoint_seq, seq), now

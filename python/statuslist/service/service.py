@@ -1,0 +1,125 @@
+"""The service: wires lists, entries, allocation, the publisher and keys over one storage, and
+runs their life cycle. No HTTP here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from statuslist.config import Settings
+from statuslist.metrics import Metrics
+from statuslist.service.allocation import Allocator
+from statuslist.service.commands import NewList
+from statuslist.service.entries import Entries
+from statuslist.service.errors import UnavailableError
+from statuslist.service.keys import ApiKey, ApiKeys, IssuerKeys, bootstrap, require
+from statuslist.service.lists import Lists
+from statuslist.service.publisher import Publisher
+from statuslist.service.state import ListState, Published
+from statuslist.storage import Storage, StoredToken
+
+__all__ = ["Service"]
+
+log = logging.getLogger("statuslist.service")
+
+
+class Service:
+    """Everything behind the HTTP interface, for one storage and one set of issuer keys.
+
+    The parts are public attributes: ``lists``, ``entries``, ``allocator``, ``publisher``,
+    ``api_keys`` and ``keys``; the service itself adds start/stop, readiness and the one
+    operation that spans parts (creating a list publishes it).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        keys: IssuerKeys,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.keys = keys
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.api_keys = ApiKeys(storage, keys)
+        self.lists = Lists(settings, storage, self.metrics, clock)
+        self.entries = Entries(settings, storage, self.lists, self.metrics, clock)
+        self.publisher = Publisher(settings, storage, self.lists, keys, self.metrics, clock)
+        self.allocator = Allocator(
+            settings, storage, self.lists, self.metrics, self.publisher.publish_list
+        )
+        self.started = False
+        self.stopping = False
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Loads every list (checkpoint + log replay) and the last tokens, then publishes."""
+        await bootstrap(self.settings, self.storage)
+        loaded = await self.storage.load_lists()
+        states = await asyncio.to_thread(lambda: [self.lists.restore(item) for item in loaded])
+        for state in states:
+            self.lists.register(state)
+        by_list: dict[str, dict[str, StoredToken]] = {}
+        for token in await self.storage.load_tokens():
+            by_list.setdefault(token.list_id, {})[token.fmt] = token
+        now = self.clock()
+        published = []
+        for list_id, tokens in by_list.items():
+            known = self.lists.find(list_id)
+            if known is None or any(t.exp <= now for t in tokens.values()):
+                continue
+            seq = min(t.seq for t in tokens.values())
+            first = next(iter(tokens.values()))
+            known.published = Published(
+                list_id, first.iat, first.exp, known.record.ttl, seq, tokens
+            )
+            published.append(known.published)
+            known.dirty = seq < known.last_seq or set(tokens) != set(known.record.formats)
+            if not known.dirty:
+                known.unpublished_since = None
+        await self.publisher.announce(published)
+        self.publisher.start()
+        self.started = True
+        log.info("loaded %d lists", len(self.lists.by_id))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        await self.publisher.stop()
+
+    def not_ready(self) -> list[str]:
+        """Why this instance should not get traffic now (empty when it should)."""
+        reasons = []
+        if not self.started:
+            reasons.append("starting")
+        if self.stopping:
+            reasons.append("stopping")
+        reasons.extend(self.publisher.unsignable.values())
+        if self.publisher.last_error:
+            reasons.append(self.publisher.last_error)
+        return reasons
+
+    # -- operations that span parts -------------------------------------------------------------
+
+    async def create_list(self, caller: ApiKey, params: NewList) -> ListState:
+        state = await self.lists.create(caller, params)
+        # Published before the uri is handed out, so it never answers 503.
+        await self.publisher.publish_list(state)
+        return state
+
+    async def publish_now(self, caller: ApiKey, list_id: str) -> Published:
+        require(caller, "write")
+        state = self.lists.get(caller, list_id)
+        await self.publisher.publish_list(state)
+        if state.published is None or list_id in self.publisher.unsignable:
+            raise UnavailableError("the list could not be signed; see the server log")
+        return state.published
+
+    async def historical(self, list_id: str, fmt: str, at: int) -> StoredToken | None:
+        return await self.storage.token_at(list_id, fmt, at)

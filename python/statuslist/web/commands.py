@@ -1,0 +1,239 @@
+"""Request bodies parsed at the edge into the service's typed commands.
+
+Here: JSON syntax, shapes, member names and types (an index is a non-negative integer below
+2^64, a status a known name or an integer 0..255). The service checks the rest against the list
+(index below its size, a value that fits its bits, final INVALID, batch limits).
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from statuslist.service import STATUS_NAMES, Allocation, ListUpdate, NewList, UpdateBatch
+from statuslist.service.errors import BadRequestError, ValidationError
+
+__all__ = [
+    "allocation",
+    "batch_binary",
+    "batch_by_uri",
+    "batch_json",
+    "new_list",
+    "path_index",
+    "read_json",
+    "single",
+]
+
+_U64 = 1 << 64
+_NAMES = {name: bytes([v]) for name, v in STATUS_NAMES.items()}
+_BYTES = {v: bytes([v]) for v in range(256)}
+
+
+async def read_json(request: web.Request) -> Any:
+    body = await request.read()
+    if not body:
+        raise BadRequestError("the request needs a JSON body")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("the body's JSON is nested too deeply") from None
+
+
+def _object(doc: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise ValidationError("the body must be a JSON object")
+    extra = set(doc) - allowed
+    if extra:
+        raise ValidationError(f"unexpected member(s): {', '.join(sorted(extra))}", field=min(extra))
+    return doc
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def index(value: Any, fld: str) -> int:
+    if not _is_int(value) or not 0 <= value < _U64:
+        raise ValidationError(f"index must be a non-negative integer, got {value!r}", field=fld)
+    return int(value)
+
+
+def status(value: Any, fld: str = "status") -> int:
+    if isinstance(value, str):
+        v = STATUS_NAMES.get(value)
+        if v is None:
+            raise ValidationError(
+                f"unknown status {value!r}: use VALID, INVALID, SUSPENDED or an integer",
+                field=fld,
+            )
+        return v
+    if not _is_int(value):
+        raise ValidationError("status must be a name or an integer", field=fld)
+    if not 0 <= value <= 255:
+        raise ValidationError(f"status {value!r} does not fit any list (0..255)", field=fld)
+    return int(value)
+
+
+def path_index(text: str) -> int:
+    """The ``{idx}`` of a path: ASCII digits only."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 20) or int(text) >= _U64:
+        raise ValidationError(f"index must be a non-negative integer, got {text!r}", field="idx")
+    return int(text)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def new_list(doc: Any) -> NewList:
+    doc = _object(doc, {"bits", "size", "ttl", "formats", "final_invalid", "decoys"})
+    for name in ("bits", "size", "ttl", "decoys"):
+        if name in doc and not _is_int(doc[name]):
+            raise ValidationError(f"{name} must be an integer", field=name)
+    if "final_invalid" in doc and not isinstance(doc["final_invalid"], bool):
+        raise ValidationError("final_invalid must be true or false", field="final_invalid")
+    formats = doc.get("formats")
+    if formats is not None and not (
+        isinstance(formats, list) and all(isinstance(f, str) for f in formats)
+    ):
+        raise ValidationError('formats must be an array such as ["jwt", "cwt"]', field="formats")
+    if "formats" in doc and formats is None:
+        raise ValidationError('formats must be an array such as ["jwt", "cwt"]', field="formats")
+    return NewList(
+        bits=doc.get("bits"),
+        size=doc.get("size"),
+        ttl=doc.get("ttl"),
+        formats=None if formats is None else tuple(formats),
+        final_invalid=doc.get("final_invalid", False),
+        decoys=doc.get("decoys", 0),
+    )
+
+
+def allocation(doc: Any) -> Allocation:
+    doc = _object(doc, {"count", "list_id"})
+    if "count" not in doc:
+        raise ValidationError("count is required", field="count")
+    if not _is_int(doc["count"]):
+        raise ValidationError("count must be an integer", field="count")
+    list_id = doc.get("list_id")
+    if list_id is not None and not isinstance(list_id, str):
+        raise ValidationError("list_id must be a string", field="list_id")
+    return Allocation(doc["count"], list_id)
+
+
+def single(list_id: str, idx: int, doc: Any) -> UpdateBatch:
+    """``PUT /v1/lists/{id}/entries/{idx}`` ``{"status": …}``."""
+    doc = _object(doc, {"status"})
+    if "status" not in doc:
+        raise ValidationError("status is required", field="status")
+    value = status(doc["status"])
+    return UpdateBatch([ListUpdate(list_id, array("Q", [idx]), bytes([value]), "single")])
+
+
+def batch_json(list_id: str, doc: Any) -> UpdateBatch:
+    """The JSON forms of ``PATCH /v1/lists/{id}/entries``: ``{"updates": [{"idx", "status"}]}``,
+    ``{"indices": […], "status": S}`` or ``{"indices": […], "statuses": […]}``."""
+    if not isinstance(doc, dict):
+        raise ValidationError("the body must be a JSON object")
+    if "updates" in doc:
+        _object(doc, {"updates"})
+        updates = doc["updates"]
+        if not isinstance(updates, list) or not updates:
+            raise ValidationError("updates must be a non-empty array", field="updates")
+        idx = array("Q")
+        vals = bytearray()
+        for n, u in enumerate(updates):
+            if not isinstance(u, dict) or len(u) != 2 or "idx" not in u or "status" not in u:
+                raise ValidationError(
+                    'each update must be {"idx": …, "status": …}', field=f"updates[{n}]"
+                )
+            idx.append(index(u["idx"], f"updates[{n}].idx"))
+            vals.append(status(u["status"], f"updates[{n}].status"))
+        return UpdateBatch([ListUpdate(list_id, idx, bytes(vals), "updates")])
+    if "indices" not in doc:
+        raise ValidationError('expected "updates" or "indices"')
+    idx = _indices(doc["indices"])
+    if "status" in doc:
+        _object(doc, {"indices", "status"})
+        value = status(doc["status"])
+        return UpdateBatch([ListUpdate(list_id, idx, bytes([value]) * len(idx), "indices")])
+    _object(doc, {"indices", "statuses"})
+    statuses = doc.get("statuses")
+    if not isinstance(statuses, list) or len(statuses) != len(idx):
+        raise ValidationError("statuses must be an array as long as indices", field="statuses")
+    try:
+        values = b"".join(
+            _NAMES[s] if type(s) is str else _BYTES[s] if type(s) is int else b"!" * 2
+            for s in statuses
+        )
+    except KeyError:
+        values = b""
+    if len(values) != len(statuses):  # one of them is not a status: say which
+        for k, s in enumerate(statuses):
+            status(s, f"statuses[{k}]")
+    return UpdateBatch([ListUpdate(list_id, idx, values, "statuses")])
+
+
+def _indices(values: Any, fld: str = "indices") -> array[int]:
+    if not isinstance(values, list) or not values:
+        raise ValidationError("must be a non-empty array of indices", field=fld)
+    if not all(map(_is_int, values)):
+        bad = next(k for k, v in enumerate(values) if not _is_int(v))
+        raise ValidationError(f"{fld}[{bad}] is not an integer", field=f"{fld}[{bad}]")
+    try:
+        return array("Q", values)
+    except OverflowError:
+        bad = next(k for k, v in enumerate(values) if not 0 <= v < _U64)
+        raise ValidationError(
+            f"{fld}[{bad}] = {values[bad]} is not a non-negative integer below 2^64",
+            field=f"{fld}[{bad}]",
+        ) from None
+
+
+def batch_binary(list_id: str, raw: bytes, query: Mapping[str, str]) -> UpdateBatch:
+    """``application/octet-stream``: little-endian u64 indices, ``?status=`` for all."""
+    if "status" not in query:
+        raise ValidationError("binary batches need ?status=", field="status")
+    text = query["status"]
+    value = status(int(text) if text.isascii() and text.isdigit() else text)
+    if not raw or len(raw) % 8:
+        raise ValidationError("the body must be a non-empty sequence of u64 LE indices")
+    idx = array("Q")
+    idx.frombytes(raw)
+    return UpdateBatch([ListUpdate(list_id, idx, bytes([value]) * len(idx), "binary")])
+
+
+def batch_by_uri(doc: Any, list_id_of: Any) -> UpdateBatch:
+    """``PATCH /v1/entries`` ``{"updates": [{"uri", "idx", "status"}]}``, grouped by list;
+    ``list_id_of(uri)`` is the list id of a status list URI of this server, or None."""
+    doc = _object(doc, {"updates"})
+    updates = doc.get("updates")
+    if not isinstance(updates, list) or not updates:
+        raise ValidationError("updates must be a non-empty array", field="updates")
+    grouped: dict[str, tuple[array[int], bytearray, list[int], int]] = {}
+    for n, u in enumerate(updates):
+        if not isinstance(u, dict) or len(u) != 3 or not {"uri", "idx", "status"} <= u.keys():
+            raise ValidationError(
+                'each update must be {"uri": …, "idx": …, "status": …}', field=f"updates[{n}]"
+            )
+        uri = u["uri"]
+        list_id = list_id_of(uri) if isinstance(uri, str) else None
+        if list_id is None:
+            raise ValidationError(
+                "uri must be a status list URI of this server", field=f"updates[{n}].uri"
+            )
+        entry = grouped.setdefault(list_id, (array("Q"), bytearray(), [], n))
+        entry[0].append(index(u["idx"], f"updates[{n}].idx"))
+        entry[1].append(status(u["status"], f"updates[{n}].status"))
+        entry[2].append(n)
+    return UpdateBatch(
+        [
+            ListUpdate(lid, i, bytes(v), "updates", pos, f"updates[{first}].uri")
+            for lid, (i, v, pos, first) in grouped.items()
+        ]
+    )

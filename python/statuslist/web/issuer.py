@@ -1,0 +1,149 @@
+"""The issuer API, mounted at ``/v1``: its own middleware (bearer API key, problem+json,
+``no-store``) and thin handlers — parse the request into a command, one service call, respond."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from statuslist.exceptions import ServiceError
+from statuslist.service import ApiKey, ListState, Service, status_name
+from statuslist.service.errors import UnauthorizedError, UnavailableError
+from statuslist.web import commands
+from statuslist.web.keys import CALLER, SERVICE, TOKENS
+from statuslist.web.problems import internal_error, problem, problem_from_http
+
+__all__ = ["create_issuer_app"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def issuer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticates every request; any error becomes problem+json; nothing is cacheable."""
+    try:
+        request[CALLER] = await _authenticate(request)
+        response = await handler(request)
+    except ServiceError as err:
+        response = problem(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = problem_from_http(exc)
+    except Exception as exc:
+        response = internal_error(request, exc)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+async def _authenticate(request: web.Request) -> ApiKey:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthorizedError("send the API key as 'Authorization: Bearer <key>'")
+    return await request.config_dict[SERVICE].api_keys.authenticate(token.strip())
+
+
+def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(doc), status=status, content_type="application/json", headers=headers
+    )
+
+
+def _describe(request: web.Request, state: ListState, *, counts: bool = True) -> dict[str, Any]:
+    doc = request.config_dict[SERVICE].lists.describe(state, counts=counts)
+    served = request.config_dict[TOKENS].get(state.record.id)
+    if doc["published"] is not None and served is not None:
+        doc["published"]["etag"] = served.reps[state.record.formats[0]].etag
+    return doc
+
+
+# -- handlers -----------------------------------------------------------------------------------
+
+
+async def create_list(request: web.Request) -> web.Response:
+    cmd = commands.new_list(await commands.read_json(request))
+    state = await request.config_dict[SERVICE].create_list(request[CALLER], cmd)
+    headers = {"Location": f"/v1/lists/{state.record.id}"}
+    return _json(_describe(request, state), 201, headers)
+
+
+async def list_lists(request: web.Request) -> web.Response:
+    states = request.config_dict[SERVICE].lists.of_issuer(request[CALLER].issuer)
+    return _json({"lists": [_describe(request, s, counts=False) for s in states]})
+
+
+async def show_list(request: web.Request) -> web.Response:
+    state = request.config_dict[SERVICE].lists.get(request[CALLER], request.match_info["list_id"])
+    return _json(_describe(request, state))
+
+
+async def allocate(request: web.Request) -> web.Response:
+    cmd = commands.allocation(await commands.read_json(request))
+    entries = await request.config_dict[SERVICE].allocator.allocate(request[CALLER], cmd)
+    return _json([{"status_list": {"idx": i, "uri": u}} for u, i in entries], 201)
+
+
+async def get_entry(request: web.Request) -> web.Response:
+    idx = commands.path_index(request.match_info["idx"])
+    svc: Service = request.config_dict[SERVICE]
+    _, value = svc.entries.get(request[CALLER], request.match_info["list_id"], idx)
+    return _json({"idx": idx, "status": value, "name": status_name(value)})
+
+
+async def put_entry(request: web.Request) -> web.Response:
+    svc: Service = request.config_dict[SERVICE]
+    list_id = request.match_info["list_id"]
+    svc.lists.get(request[CALLER], list_id)  # 404 before the body is read
+    idx = commands.path_index(request.match_info["idx"])
+    batch = commands.single(list_id, idx, await commands.read_json(request))
+    await svc.entries.update(request[CALLER], batch)
+    value = batch.parts[0].values[0]
+    return _json({"idx": idx, "status": value, "name": status_name(value)})
+
+
+async def patch_entries(request: web.Request) -> web.Response:
+    svc: Service = request.config_dict[SERVICE]
+    list_id = request.match_info["list_id"]
+    svc.lists.get(request[CALLER], list_id)  # 404 before the body is read
+    if request.content_type == "application/octet-stream":
+        batch = commands.batch_binary(list_id, await request.read(), request.query)
+    else:
+        batch = commands.batch_json(list_id, await commands.read_json(request))
+    return _json({"updated": await svc.entries.update(request[CALLER], batch)})
+
+
+async def patch_by_uri(request: web.Request) -> web.Response:
+    svc: Service = request.config_dict[SERVICE]
+    batch = commands.batch_by_uri(await commands.read_json(request), svc.lists.list_id_of)
+    return _json({"updated": await svc.entries.update(request[CALLER], batch)})
+
+
+async def publish(request: web.Request) -> web.Response:
+    list_id = request.match_info["list_id"]
+    pub = await request.config_dict[SERVICE].publish_now(request[CALLER], list_id)
+    served = request.config_dict[TOKENS].get(list_id)
+    if served is None:  # pragma: no cover - publish_now returns once the cache has it
+        raise UnavailableError("the list is being published; retry shortly")
+    etags = {fmt: rep.etag for fmt, rep in served.reps.items()}
+    first = served.reps[next(iter(pub.tokens))]
+    return _json({"etag": first.etag, "etags": etags, "iat": pub.iat, "exp": pub.exp})
+
+
+def create_issuer_app() -> web.Application:
+    """The ``/v1`` sub-application (its handlers find the service in the parent app)."""
+    app = web.Application(middlewares=[issuer_middleware])
+    r = app.router
+    r.add_post("/lists", create_list)
+    r.add_get("/lists", list_lists)
+    r.add_get("/lists/{list_id}", show_list)
+    r.add_post("/allocations", allocate)
+    r.add_get("/lists/{list_id}/entries/{idx}", get_entry)
+    r.add_put("/lists/{list_id}/entries/{idx}", put_entry)
+    r.add_patch("/lists/{list_id}/entries", patch_entries)
+    r.add_patch("/entries", patch_by_uri)
+    r.add_post("/lists/{list_id}/publish", publish)
+    return app

@@ -1,0 +1,211 @@
+"""The public app's handlers: Status List Tokens (GET/HEAD/OPTIONS, ``?time=``), JWKS,
+aggregation, health, metrics, OpenAPI — no authentication, CORS ``*``. A token GET answers from
+the served-token cache: no encoding, signing or database read per request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
+
+from aiohttp import web
+
+from statuslist import __version__
+from statuslist.exceptions import ServiceError
+from statuslist.service.errors import (
+    BadRequestError,
+    HistoryDisabledError,
+    NotAcceptableError,
+    NotFoundError,
+    UnavailableError,
+)
+from statuslist.web.keys import METRICS, SERVICE, SETTINGS, TOKENS
+from statuslist.web.negotiation import etag_matches
+from statuslist.web.openapi import openapi
+from statuslist.web.problems import internal_error, problem, problem_from_http
+from statuslist.web.served import CORS, MEDIA, cache_headers, etag_of
+
+__all__ = ["ROUTES", "public_middleware"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_NO_STORE = {**CORS, "Cache-Control": "no-store"}
+_INSTANCE = {"Cache-Control": "no-store"}
+
+
+@web.middleware
+async def public_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Metrics for every request (the ``/v1`` app's included); errors of the public routes as
+    problem+json with CORS headers (the ``/v1`` app answers its own)."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ServiceError as err:
+        response = problem(err, CORS)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        v1 = request.path.startswith("/v1/")  # no such /v1 route: still not cacheable
+        response = problem_from_http(exc, {"Cache-Control": "no-store"} if v1 else CORS)
+    except Exception as exc:
+        response = internal_error(request, exc, CORS)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics = request.app[METRICS]
+    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    metrics.latency.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+# -- Status List Tokens -------------------------------------------------------------------------
+
+
+def _not_modified(request: web.Request, etag: str, iat: int) -> bool:
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        return etag_matches(inm, etag)
+    ims = request.headers.get("If-Modified-Since")
+    if ims is not None:
+        try:
+            return iat <= parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return False
+    return False
+
+
+def _unavailable() -> web.Response:
+    return problem(UnavailableError("the token is being published; retry shortly"), _NO_STORE)
+
+
+async def get_status_list(request: web.Request) -> web.StreamResponse:
+    list_id = request.match_info["list_id"]
+    tokens = request.app[TOKENS]
+    served = tokens.get(list_id)
+    if served is None:
+        if request.app[SERVICE].lists.find(list_id) is None:
+            raise NotFoundError(f"no status list {list_id!r}")
+        return _unavailable()
+    headers = request.headers
+    fmt = tokens.negotiate(headers.get("Accept"), served)
+    if fmt is None:
+        raise NotAcceptableError(
+            f"this list is served as {', '.join(served.offered)}", field="Accept"
+        )
+    if "time" in request.query:
+        return await _historical(request, list_id, fmt)
+    if fmt == "jwt" and tokens.gzip_ok(headers.get("Accept-Encoding")):
+        rep = served.reps["jwt+gzip"]
+    else:
+        rep = served.reps[fmt]
+    now = time.time()
+    if rep.exp <= now:
+        return _unavailable()
+    if _not_modified(request, rep.etag, rep.iat):
+        return web.Response(status=304, headers=rep.headers_at(now, modified=False))
+    return web.Response(body=rep.body, headers=rep.headers_at(now))
+
+
+async def _historical(request: web.Request, list_id: str, fmt: str) -> web.Response:
+    settings = request.app[SETTINGS]
+    if settings.history_retention <= 0:
+        raise HistoryDisabledError(
+            "this server does not keep historical status lists", field="time"
+        )
+    try:
+        at = int(request.query["time"])
+    except ValueError:
+        raise BadRequestError("time must be a Unix timestamp in seconds", field="time") from None
+    now = time.time()
+    if not now - settings.history_retention <= at <= now:
+        raise NotFoundError(f"time {at} is outside the retained history", field="time")
+    svc = request.app[SERVICE]
+    token = await svc.historical(list_id, fmt, at)
+    state = svc.lists.find(list_id)
+    if token is None or state is None:
+        raise NotFoundError(f"no token of this list was valid at {at}", field="time")
+    headers = cache_headers(min(state.record.ttl, int(token.exp - now)))
+    headers.update(
+        {
+            "ETag": etag_of(token.body),
+            "Last-Modified": formatdate(token.iat, usegmt=True),
+            "Content-Type": MEDIA[fmt],
+        }
+    )
+    return web.Response(body=token.body, headers=headers)
+
+
+async def preflight(request: web.Request) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            **CORS,
+            "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+            "Access-Control-Allow-Headers": "Accept, If-None-Match, If-Modified-Since",
+            "Access-Control-Max-Age": "86400",
+        },
+    )
+
+
+# -- documents ----------------------------------------------------------------------------------
+
+
+def _public_json(doc: Any, max_age: int = 60) -> web.Response:
+    return web.json_response(doc, headers={**CORS, "Cache-Control": f"public, max-age={max_age}"})
+
+
+def _issuer(request: web.Request) -> str:
+    issuer = request.match_info["issuer"]
+    if not request.app[SERVICE].keys.knows(issuer):
+        raise NotFoundError(f"no issuer {issuer!r}")
+    return issuer
+
+
+async def aggregation(request: web.Request) -> web.Response:
+    lists = request.app[SERVICE].lists
+    return _public_json({"status_lists": [s.uri for s in lists.of_issuer(_issuer(request))]})
+
+
+async def jwks_all(request: web.Request) -> web.Response:
+    return _public_json(request.app[SERVICE].keys.jwks(), 300)
+
+
+async def jwks_issuer(request: web.Request) -> web.Response:
+    return _public_json(request.app[SERVICE].keys.jwks(_issuer(request)), 300)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__}, headers=_INSTANCE)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    reasons = request.app[SERVICE].not_ready() if SERVICE in request.app else ["starting"]
+    doc: dict[str, Any] = {"status": "ready" if not reasons else "not ready"}
+    if reasons:
+        doc["reasons"] = reasons
+    return web.json_response(doc, status=503 if reasons else 200, headers=_INSTANCE)
+
+
+async def metrics_doc(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(
+        body=body,
+        headers={**_INSTANCE, "Content-Type": "text/plain; version=0.0.4"},
+    )
+
+
+async def openapi_doc(request: web.Request) -> web.Response:
+    return web.json_response(openapi(request.app[SETTINGS]))
+
+
+ROUTES = [
+    web.get("/statuslists/{list_id}", get_status_list),
+    web.options("/statuslists/{list_id}", preflight),
+    web.get("/aggregation/{issuer}", aggregation),
+    web.get("/.well-known/jwks.json", jwks_all),
+    web.get("/issuers/{issuer}/jwks.json", jwks_issuer),
+    web.get("/healthz", healthz),
+    web.get("/readyz", readyz),
+    web.get("/metrics", metrics_doc),
+    web.get("/openapi.json", openapi_doc),
+]

@@ -1,0 +1,132 @@
+"""The served-token cache: per list, format and content coding, the body and its complete header
+set, built once per publish (off the event loop: gzip of a large token takes milliseconds), so a
+token GET looks two things up and answers."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from statuslist.service import Published
+from statuslist.web.negotiation import accepts_gzip, choose_media_type
+
+__all__ = ["CORS", "MEDIA", "Representation", "ServedList", "ServedTokens", "etag_of"]
+
+MEDIA = {"jwt": "application/statuslist+jwt", "cwt": "application/statuslist+cwt"}
+FORMAT_OF = {v: k for k, v in MEDIA.items()}
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "ETag, Last-Modified, Cache-Control, Content-Encoding",
+}
+VARY = "Accept, Accept-Encoding"
+_MEMO_LIMIT = 1024
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag: a hash of the bytes served."""
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def cache_headers(max_age: int) -> dict[str, str]:
+    return {**CORS, "Cache-Control": f"public, max-age={max(0, max_age)}", "Vary": VARY}
+
+
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """One servable body with the headers of its 200 and 304 answers (``max-age`` = ttl)."""
+
+    body: bytes = field(repr=False)
+    etag: str
+    iat: int
+    exp: int
+    ttl: int
+    headers: Mapping[str, str] = field(repr=False)
+    not_modified: Mapping[str, str] = field(repr=False)
+
+    def headers_at(self, now: float, *, modified: bool = True) -> Mapping[str, str]:
+        """The headers at ``now``: ``max-age`` never runs past ``exp``."""
+        base = self.headers if modified else self.not_modified
+        left = int(self.exp - now)
+        if left >= self.ttl:
+            return base
+        return {**base, "Cache-Control": f"public, max-age={max(0, left)}"}
+
+
+def representation(
+    body: bytes, fmt: str, iat: int, exp: int, ttl: int, encoding: str | None = None
+) -> Representation:
+    tag = etag_of(body)
+    common = {**cache_headers(ttl), "ETag": tag, "Last-Modified": formatdate(iat, usegmt=True)}
+    full = {**common, "Content-Type": MEDIA[fmt]}
+    if encoding:
+        full["Content-Encoding"] = encoding
+    return Representation(body, tag, iat, exp, ttl, full, common)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedList:
+    """What a list's token GET serves: ``jwt``, ``jwt+gzip`` and/or ``cwt``."""
+
+    formats: tuple[str, ...]
+    offered: tuple[str, ...]  # media types, JWT first
+    reps: Mapping[str, Representation]
+
+    @classmethod
+    def build(cls, pub: Published) -> ServedList:
+        reps: dict[str, Representation] = {}
+        for fmt, t in pub.tokens.items():
+            reps[fmt] = representation(t.body, fmt, t.iat, t.exp, pub.ttl)
+            if fmt == "jwt":
+                zipped = gzip.compress(t.body, 6, mtime=0)
+                reps["jwt+gzip"] = representation(zipped, fmt, t.iat, t.exp, pub.ttl, "gzip")
+        formats = tuple(f for f in MEDIA if f in pub.tokens)
+        return cls(formats, tuple(MEDIA[f] for f in formats), reps)
+
+
+class ServedTokens:
+    """The cache, filled by the publisher's announcements; lookups on the event loop."""
+
+    def __init__(self) -> None:
+        self._lists: dict[str, ServedList] = {}
+        self._negotiated: dict[tuple[str | None, tuple[str, ...]], str | None] = {}
+        self._gzip: dict[str | None, bool] = {}
+
+    def get(self, list_id: str) -> ServedList | None:
+        return self._lists.get(list_id)
+
+    async def update(self, published: Sequence[Published]) -> None:
+        """Builds the representations of freshly published lists, then swaps them in."""
+        if not published:
+            return
+        built = await asyncio.to_thread(lambda: [ServedList.build(p) for p in published])
+        for pub, served in zip(published, built, strict=True):
+            self._lists[pub.list_id] = served
+
+    def negotiate(self, accept: str | None, served: ServedList) -> str | None:
+        """The format to serve for this ``Accept`` header (memoised per header and offer)."""
+        key = (accept, served.offered)
+        try:
+            return self._negotiated[key]
+        except KeyError:
+            pass
+        media = choose_media_type(accept, list(served.offered))
+        fmt = None if media is None else FORMAT_OF[media]
+        if len(self._negotiated) >= _MEMO_LIMIT:
+            self._negotiated.clear()
+        self._negotiated[key] = fmt
+        return fmt
+
+    def gzip_ok(self, accept_encoding: str | None) -> bool:
+        try:
+            return self._gzip[accept_encoding]
+        except KeyError:
+            pass
+        ok = accepts_gzip(accept_encoding)
+        if len(self._gzip) >= _MEMO_LIMIT:
+            self._gzip.clear()
+        self._gzip[accept_encoding] = ok
+        return ok

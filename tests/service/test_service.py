@@ -1,0 +1,306 @@
+"""The service in process: the write pipeline (memory changes after the commit, in order;
+validation against writes in flight; cancelled requests; failed commits), allocation, the
+publisher racing list creation, readiness, and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from array import array
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from statuslist.codec import INVALID, SUSPENDED, VALID
+from statuslist.exceptions import StorageError
+from statuslist.service import Allocation, ListUpdate, NewList, Service, UpdateBatch
+from statuslist.service.errors import ConflictError, NotFoundError, PayloadTooLargeError
+from statuslist.storage import ListRecord, NewChange
+from tests.service.conftest import ADMIN, Svc, settings_for, started, stopped
+
+
+def one(list_id: str, idx: int, value: int) -> UpdateBatch:
+    return UpdateBatch([ListUpdate(list_id, array("Q", [idx]), bytes([value]), "single")])
+
+
+async def new_list(s: Service, **params: Any) -> str:
+    state = await s.create_list(ADMIN, NewList(**params))
+    return state.record.id
+
+
+def test_memory_changes_only_after_the_commit(svc: Svc[None]) -> None:
+    async def go(s: Service) -> None:
+        lid = await new_list(s, bits=2, size=64)
+        task = asyncio.create_task(s.entries.update(ADMIN, one(lid, 3, SUSPENDED)))
+        await asyncio.sleep(0)  # the write is submitted, not yet committed
+        state = s.lists.by_id[lid]
+        assert s.entries.get(ADMIN, lid, 3)[1] == VALID, "an uncommitted write is not visible"
+        assert state.head[3] == SUSPENDED and len(state.in_flight) == 1
+        assert await task == 1
+        assert s.entries.get(ADMIN, lid, 3)[1] == SUSPENDED
+        assert not state.in_flight and state.last_seq > 0
+
+    svc(go)
+
+
+def test_final_invalid_holds_against_writes_in_flight(svc: Svc[None]) -> None:
+    async def go(s: Service) -> None:
+        lid = await new_list(s, size=64, final_invalid=True)
+        revoke = asyncio.create_task(s.entries.update(ADMIN, one(lid, 5, INVALID)))
+        await asyncio.sleep(0)
+        with pytest.raises(ConflictError):  # the revocation has not committed yet
+            await s.entries.update(ADMIN, one(lid, 5, VALID))
+        await revoke
+        with pytest.raises(ConflictError):
+            await s.entries.update(ADMIN, one(lid, 5, VALID))
+        await s.entries.update(ADMIN, one(lid, 5, INVALID))  # INVALID again is fine
+        changes = await s.storage.changes(lid, 0, 10)
+        assert [(c.old, c.new) for c in changes] == [(b"\x00", b"\x01"), (b"\x01", b"\x01")]
+
+    svc(go)
+
+
+def test_many_concurrent_writes_land_in_order(svc: Svc[None]) -> None:
+    async def go(s: Service) -> None:
+        lid = await new_list(s, bits=8, size=64)
+        # 300 writes to the same entry, in flight together: the last one submitted wins.
+        await asyncio.gather(*(s.entries.update(ADMIN, one(lid, 7, n % 256)) for n in range(300)))
+        assert s.entries.get(ADMIN, lid, 7)[1] == 299 % 256
+        state = s.lists.by_id[lid]
+        assert state.head[7] == 299 % 256 and not state.in_flight
+        logged = await s.storage.changes(lid, 0, 1000)
+        assert [c.new[0] for c in logged] == [n % 256 for n in range(300)]
+        assert [c.old[0] for c in logged[1:]] == [n % 256 for n in range(299)]
+
+    svc(go)
+
+
+def test_a_cancelled_request_still_settles_its_write(svc: Svc[None]) -> None:
+    async def go(s: Service) -> None:
+        lid = await new_list(s, size=64)
+        task = asyncio.create_task(s.entries.update(ADMIN, one(lid, 9, INVALID)))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        state = s.lists.by_id[lid]
+        for _ in range(200):
+            if not state.in_flight:
+                break
+            await asyncio.sleep(0.01)
+        assert not state.in_flight, "the write settled although its request went away"
+        assert s.entries.get(ADMIN, lid, 9)[1] == INVALID  # it was committed: it is applied
+        await s.entries.update(ADMIN, one(lid, 10, INVALID))  # and the pipeline still flows
+
+    svc(go)
+
+
+def test_a_failed_commit_leaves_memory_as_committed(svc: Svc[None]) -> None:
+    async def go(s: Service) -> None:
+        lid = await new_list(s, size=64)
+        await s.entries.update(ADMIN, one(lid, 1, INVALID))
+        real = s.storage.append
+        calls = 0
+
+        def failing(changes: list[NewChange]) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # the second of three writes in flight fails
+                fut = asyncio.get_running_loop().create_future()
+                fut.set_exception(StorageError("disk full"))
+                return fut
+            return real(changes)
+
+        s.storage.append = failing  # type: ignore[method-assign]
+        results = await asyncio.gather(
+            s.entries.update(ADMIN, one(lid, 2, INVALID)),
+            s.entries.update(ADMIN, one(lid, 3, INVALID)),
+            s.entries.update(ADMIN, one(lid, 4, INVALID)),
+            return_exceptions=True,
+        )
+        assert results[0] == 1 and isinstance(results[1], StorageError) and results[2] == 1
+        state = s.lists.by_id[lid]
+        assert [state.committed[i] for i in (1, 2, 3, 4)] == [1, 1, 0, 1]
+        assert state.head.to_bytes() == state.committed.to_bytes() and not state.in_flight
+
+    svc(go)
+
+
+def test_batches_are_all_or_nothing_across_lists(svc: Svc[None]) -> None:
+    async def go(s: Service) -> None:
+        a, b = await new_list(s, size=64), await new_list(s, size=16, bits=1)
+        good = ListUpdate(a, array("Q", [1, 2]), b"\x01\x01")
+        bad = ListUpdate(b, array("Q", [3, 16]), b"\x01\x01", "indices")
+        with pytest.raises(ValueError, match="outside") as err:
+            await s.entries.update(ADMIN, UpdateBatch([good, bad]))
+        assert getattr(err.value, "field", None) == "indices[1]"
+        assert s.entries.get(ADMIN, a, 1)[1] == VALID and not s.lists.by_id[a].in_flight
+        assert s.lists.by_id[a].head[1] == VALID
+        assert await s.entries.update(ADMIN, UpdateBatch([good])) == 2
+        other = ADMIN.__class__("someone-else", "admin", "x")
+        with pytest.raises(NotFoundError):
+            await s.entries.update(other, UpdateBatch([good]))
+
+    svc(go)
+
+
+def test_the_batch_limit(svc: Svc[None], data: Path) -> None:
+    async def go(s: Service) -> None:
+        lid = await new_list(s, size=64)
+        idx = array("Q", range(11))
+        with pytest.raises(PayloadTooLargeError):
+            await s.entries.update(ADMIN, UpdateBatch([ListUpdate(lid, idx, bytes(11))]))
+
+    from statuslist.config import Limits
+
+    svc(go, limits=Limits(max_batch=10))
+
+
+def test_allocation_never_repeats_across_concurrency_and_restarts(data: Path) -> None:
+    settings = settings_for(data)
+    seen: set[tuple[str, int]] = set()
+
+    async def round_(n: int) -> int:
+        s = await started(settings)
+        try:
+            before = s.metrics.allocated._value.get()
+            got = await asyncio.gather(
+                *(s.allocator.allocate(ADMIN, Allocation(n)) for _ in range(20))
+            )
+            flat = [e for batch in got for e in batch]
+            assert len(flat) == len(set(flat)) == 20 * n
+            assert not seen & set(flat), "an entry handed out again after a restart"
+            seen.update(flat)
+            assert s.metrics.allocated._value.get() - before == 20 * n
+            return len({uri for uri, _ in flat})
+        finally:
+            await stopped(s)
+
+    async def main() -> None:
+        await round_(50)
+        lists = await round_(1000)  # pool lists of 1 Mi entries: still one or two lists
+        assert lists >= 1
+
+    asyncio.run(main())
+
+
+def test_allocation_from_a_full_list_is_refused_and_pool_grows(svc: Svc[None]) -> None:
+    from statuslist.config import ListDefaults
+
+    async def go(s: Service) -> None:
+        fixed = await new_list(s, size=16, bits=1)
+        got = await s.allocator.allocate(ADMIN, Allocation(16, fixed))
+        assert sorted(i for _, i in got) == list(range(16))
+        with pytest.raises(ConflictError):
+            await s.allocator.allocate(ADMIN, Allocation(1, fixed))
+        # The pool (lists of 64 entries here) grows by as many lists as it takes.
+        many = await asyncio.gather(
+            *(s.allocator.allocate(ADMIN, Allocation(50)) for _ in range(5))
+        )
+        flat = [e for batch in many for e in batch]
+        assert len(set(flat)) == 250
+        uris = {u for u, _ in flat}
+        assert len(uris) >= 4
+        for uri in uris:  # every list handed out is already published
+            lid = uri.rsplit("/", 1)[1]
+            assert s.lists.by_id[lid].published is not None
+
+    svc(go, list_defaults=ListDefaults(bits=1, size=64))
+
+
+def test_list_creation_and_allocation_race_the_publisher(svc: Svc[None]) -> None:
+    """The publisher iterates the lists while new ones are created and allocated from
+    (issue #10: "dictionary changed size during iteration" skipped whole rounds)."""
+    from statuslist.config import ListDefaults
+
+    async def go(s: Service) -> None:
+        async def creator() -> None:
+            for _ in range(30):
+                lid = await new_list(s, size=256)
+                await s.entries.update(ADMIN, one(lid, 1, INVALID))
+
+        async def allocator() -> None:
+            for _ in range(30):
+                await s.allocator.allocate(ADMIN, Allocation(40))
+
+        errors: list[str] = []
+
+        async def watcher() -> None:
+            for _ in range(100):
+                if s.publisher.last_error:
+                    errors.append(s.publisher.last_error)
+                await asyncio.sleep(0.005)
+
+        await asyncio.gather(creator(), creator(), allocator(), allocator(), watcher())
+        assert not errors, errors
+        await s.publisher.publish()
+        assert s.publisher.last_error is None
+        for state in s.lists.by_id.values():
+            assert state.published is not None and not state.dirty
+
+    for _ in range(3):
+        svc(go, list_defaults=ListDefaults(bits=1, size=64), publish_interval=0.01)
+
+
+def test_an_issuer_without_a_key_is_not_ready_and_retried(data: Path) -> None:
+    settings = settings_for(data)
+
+    async def main() -> None:
+        s = await started(settings)
+        ghost = ListRecord(
+            "ghost1", "ghost", 1, 64, 60, ("jwt",), False, 0, False, 0.0, os.urandom(32)
+        )
+        await s.storage.insert_list(ghost)
+        await stopped(s)
+        s = await started(settings)
+        try:
+            await s.publisher.publish()
+            reasons = s.not_ready()
+            assert any("ghost" in r and "no signing key" in r for r in reasons), reasons
+            assert s.lists.by_id["ghost1"].dirty, "left to be retried"
+        finally:
+            await stopped(s)
+
+    asyncio.run(main())
+
+
+def test_stop_logs_a_failed_final_publish(svc: Svc[None], caplog: pytest.LogCaptureFixture) -> None:
+    async def go(s: Service) -> None:
+        await new_list(s, size=64)
+
+        async def broken(*_: Any, **__: Any) -> None:
+            raise StorageError("disk gone")
+
+        s.publisher.publish = broken  # type: ignore[method-assign]
+
+    with caplog.at_level(logging.ERROR):
+        svc(go)
+    assert any("final publish" in r.message for r in caplog.records)
+
+
+def test_restart_replays_the_log_and_keeps_tokens(data: Path) -> None:
+    settings = settings_for(data)
+
+    async def main() -> None:
+        s = await started(settings)
+        lid = await new_list(s, bits=2, size=1 << 16)
+        await s.entries.update(ADMIN, one(lid, 40000, SUSPENDED))
+        await s.publisher.publish()
+        token = s.lists.by_id[lid].published
+        await s.entries.update(ADMIN, one(lid, 7, INVALID))  # after the publish
+        s.publisher._task.cancel()  # type: ignore[union-attr]
+        await s.storage.close()
+        s = await started(settings)
+        try:
+            state = s.lists.by_id[lid]
+            assert state.committed[40000] == SUSPENDED and state.committed[7] == INVALID
+            assert state.head.to_bytes() == state.committed.to_bytes()
+            assert token is not None and state.published is not None
+            await s.publisher.publish()
+            assert state.published.seq == state.last_seq
+        finally:
+            await stopped(s)
+
+    asyncio.run(main())
