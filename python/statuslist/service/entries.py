@@ -26,7 +26,7 @@ from statuslist.service.errors import (
 )
 from statuslist.service.keys import ApiKey, require
 from statuslist.service.lists import Lists
-from statuslist.service.state import ListState, Pending
+from statuslist.service.state import ListState, Pending, get_many
 from statuslist.storage import NewChange, Storage
 
 __all__ = ["Entries"]
@@ -109,7 +109,7 @@ def _check(state: ListState, part: ListUpdate) -> bytes:
     """Validates ``part`` against ``state``; the entries' current (head) values."""
     r = state.record
     try:
-        old = state.head.get_many(part.indices)
+        old = get_many(state.head, part.indices)
     except IndexOutOfRangeError:
         k = next(k for k, i in enumerate(part.indices) if i >= r.size)
         raise ValidationError(

@@ -24,6 +24,8 @@ __all__ = [
     "ListState",
     "Pending",
     "Published",
+    "get_many",
+    "set_many",
     "status_name",
 ]
 
@@ -32,6 +34,26 @@ VALUE_NAMES = {v: k for k, v in STATUS_NAMES.items()}
 #: Writes of at most this many entries mark their checkpoint pages one by one; larger ones mark
 #: the whole list (cheaper than looking at every index on the event loop).
 _EXACT_PAGES = 256
+
+
+#: Up to this many entries are read and written one by one: a bulk native call releases the GIL,
+#: and on the event loop each release lets the database writer take it (a convoy that halved the
+#: single-write rate); the O(1) calls stay attached.
+_ATTACHED = 64
+
+
+def get_many(sl: StatusList, indices: array[int]) -> bytes:
+    if len(indices) <= _ATTACHED:
+        return bytes([sl[i] for i in indices])
+    return sl.get_many(indices)
+
+
+def set_many(sl: StatusList, indices: array[int], values: bytes) -> None:
+    if len(indices) <= _ATTACHED:
+        for i, v in zip(indices, values, strict=True):
+            sl[i] = v
+    else:
+        sl.set_many(indices, values)
 
 
 def status_name(value: int) -> str:
@@ -106,7 +128,7 @@ class ListState:
         """Registers a write about to be submitted to storage and applies it to ``head``."""
         pending = Pending(indices, new)
         self.in_flight.append(pending)
-        self.head.set_many(indices, new)
+        set_many(self.head, indices, new)
         return pending
 
     def committed_write(self, pending: Pending, seq: int, now: float) -> None:
@@ -121,7 +143,7 @@ class ListState:
         self.in_flight.remove(pending)
         self.head = StatusList.from_bytes(self.committed.to_bytes(), self.record.bits)
         for p in self.in_flight:
-            self.head.set_many(p.indices, p.new)
+            set_many(self.head, p.indices, p.new)
         while self.in_flight and self.in_flight[0].committed:
             self.apply(self.in_flight.popleft(), now, own=True)
 
@@ -130,9 +152,9 @@ class ListState:
         ``head``), or one written elsewhere and read from the log (applied to ``head`` too)."""
         if change.seq <= self.last_seq:
             return
-        self.committed.set_many(change.indices, change.new)
+        set_many(self.committed, change.indices, change.new)
         if not own:
-            self.head.set_many(change.indices, change.new)
+            set_many(self.head, change.indices, change.new)
         self.last_seq = change.seq
         self.dirty = True
         if self.unpublished_since is None:
