@@ -238,7 +238,13 @@ def test_incremental_encode_equals_fresh_encode(
             != after[k * CHUNK_BYTES : (k + 1) * CHUNK_BYTES]
             for k in range(chunks)
         )
-        assert sl.dirty_chunks() == changed, f"round {number} ({kind})"
+        touched = len({i // 8 // CHUNK_BYTES for i in idx})
+        # Exact unless one call sets an entry and then sets it back (duplicate indices): the
+        # chunk is then re-encoded although its bytes end as they were — harmless, never less.
+        dirty = sl.dirty_chunks()
+        if len(set(idx)) == len(idx):
+            assert dirty == changed, f"round {number} ({kind})"
+        assert changed <= dirty <= touched, f"round {number} ({kind})"
         z = sl.encode()
         assert sl.dirty_chunks() == 0
         assert zlib.decompress(z) == after, f"round {number} ({kind})"

@@ -2,10 +2,11 @@
 //! helper that leaves the interpreter for O(n) work.
 //!
 //! The classes live in Python so that they can inherit from both `StatusListError` and the
-//! matching builtin (`IndexError` for an out-of-range index, `MemoryError`-free `ValueError` for
-//! the rest), which `create_exception!` cannot express.
+//! matching builtin (`ValueError` for input errors, `IndexError` for an out-of-range index),
+//! which `create_exception!` cannot express. Each core error variant maps to one [`Class`]; the
+//! classes are looked up once, when the module is imported ([`load_classes`]), so a missing class
+//! fails the import instead of turning an error into something else later.
 
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -20,48 +21,106 @@ impl From<Error> for CoreError {
     }
 }
 
-static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+/// The exception classes the binding raises, one per core error kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    InvalidBits,
+    IndexOutOfRange,
+    ValueOutOfRange,
+    LimitExceeded,
+    Decompress,
+    Base64,
+    Malformed,
+    Argument,
+    KeyLoad,
+    Signature,
+    Token,
+}
 
-fn class_name(e: &Error) -> &'static str {
-    match e {
-        Error::InvalidBits(_) => "InvalidBitsError",
-        Error::IndexOutOfRange { .. } => "IndexOutOfRangeError",
-        Error::ValueOutOfRange { .. } => "ValueOutOfRangeError",
-        Error::LimitExceeded { .. } => "LimitExceededError",
-        Error::Decompress(_) => "DecompressError",
-        Error::MalformedBase64(_) => "Base64Error",
-        Error::MalformedObject(_) => "MalformedError",
-        Error::InvalidArgument(_) => "ArgumentError",
-        Error::Key(_) => "KeyLoadError",
-        Error::BadSignature(_) => "SignatureError",
-        Error::MalformedToken(_) => "TokenError",
+impl Class {
+    const ALL: [Self; 11] = [
+        Self::InvalidBits,
+        Self::IndexOutOfRange,
+        Self::ValueOutOfRange,
+        Self::LimitExceeded,
+        Self::Decompress,
+        Self::Base64,
+        Self::Malformed,
+        Self::Argument,
+        Self::KeyLoad,
+        Self::Signature,
+        Self::Token,
+    ];
+
+    /// The class's name in `statuslist.exceptions`.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::InvalidBits => "InvalidBitsError",
+            Self::IndexOutOfRange => "IndexOutOfRangeError",
+            Self::ValueOutOfRange => "ValueOutOfRangeError",
+            Self::LimitExceeded => "LimitExceededError",
+            Self::Decompress => "DecompressError",
+            Self::Base64 => "Base64Error",
+            Self::Malformed => "MalformedError",
+            Self::Argument => "ArgumentError",
+            Self::KeyLoad => "KeyLoadError",
+            Self::Signature => "SignatureError",
+            Self::Token => "TokenError",
+        }
     }
+
+    const fn of(e: &Error) -> Self {
+        match e {
+            Error::InvalidBits(_) => Self::InvalidBits,
+            Error::IndexOutOfRange { .. } => Self::IndexOutOfRange,
+            Error::ValueOutOfRange { .. } => Self::ValueOutOfRange,
+            Error::LimitExceeded { .. } => Self::LimitExceeded,
+            Error::Decompress(_) => Self::Decompress,
+            Error::MalformedBase64(_) => Self::Base64,
+            Error::MalformedObject(_) => Self::Malformed,
+            Error::InvalidArgument(_) => Self::Argument,
+            Error::Key(_) => Self::KeyLoad,
+            Error::BadSignature(_) => Self::Signature,
+            Error::MalformedToken(_) => Self::Token,
+        }
+    }
+}
+
+static CLASSES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
+
+/// Looks every class up in `statuslist.exceptions`; called from the module's init, so the import
+/// of `statuslist._native` fails if one is missing.
+pub(crate) fn load_classes(py: Python<'_>) -> PyResult<()> {
+    CLASSES
+        .get_or_try_init(py, || {
+            let module = py.import("statuslist.exceptions")?;
+            Class::ALL
+                .iter()
+                .map(|c| Ok(module.getattr(c.name())?.cast_into::<PyType>()?.unbind()))
+                .collect::<PyResult<Vec<_>>>()
+        })
+        .map(|_| ())
 }
 
 impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> Self {
-        raise(class_name(&err.0), err.0.to_string())
+        raise(Class::of(&err.0), err.0.to_string())
     }
 }
 
-/// An exception of the `statuslist.exceptions` class named `class`, for errors the binding
-/// detects itself (e.g. a Python int too large for any index).
-pub(crate) fn raise(class: &str, message: String) -> PyErr {
-    Python::attach(|py| {
-        let module = EXCEPTIONS
-            .get_or_try_init(py, || py.import("statuslist.exceptions").map(Bound::unbind));
-        let class = module.and_then(|m| {
-            m.bind(py)
-                .getattr(class)?
-                .cast_into::<PyType>()
-                .map_err(PyErr::from)
-        });
-        match class {
-            Ok(class) => PyErr::from_type(class, message),
-            Err(e) => {
-                PyRuntimeError::new_err(format!("{message} (exception classes unavailable: {e})"))
-            }
+/// An exception of `class` with `message`, for core errors and for errors the binding detects
+/// itself (e.g. a Python int too large for any index).
+pub(crate) fn raise(class: Class, message: String) -> PyErr {
+    Python::attach(|py| match load_classes(py) {
+        Ok(()) => {
+            let classes = CLASSES.get(py).expect("loaded above");
+            let index = Class::ALL
+                .iter()
+                .position(|c| *c == class)
+                .expect("ALL lists every class");
+            PyErr::from_type(classes[index].bind(py).clone(), message)
         }
+        Err(e) => e,
     })
 }
 

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    error::load_classes(m.py())?;
     m.add_class::<list::StatusList>()?;
     m.add_class::<token::SigningKey>()?;
     m.add_function(wrap_pyfunction!(token::sign_tokens, m)?)?;

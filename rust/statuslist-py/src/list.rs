@@ -59,7 +59,7 @@ fn non_negative(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
         )))),
         Some(v) if v <= i128::from(u64::MAX) => Ok(v as u64),
         _ => Err(raise(
-            "LimitExceededError",
+            crate::error::Class::LimitExceeded,
             format!("{what} {obj} is too large"),
         )),
     }
@@ -77,7 +77,7 @@ fn byte_limit(v: i128) -> PyResult<usize> {
 
 fn index_error(index: &dyn std::fmt::Display, len: u64) -> PyErr {
     raise(
-        "IndexOutOfRangeError",
+        crate::error::Class::IndexOutOfRange,
         format!("index {index} is out of range for a list of {len} entries"),
     )
 }
@@ -92,7 +92,7 @@ fn status_value(obj: &Bound<'_, PyAny>, bits: u8) -> PyResult<u64> {
         )))),
         Some(v) if v <= i128::from(max) => Ok(v as u64),
         _ => Err(raise(
-            "ValueOutOfRangeError",
+            crate::error::Class::ValueOutOfRange,
             format!("status value {obj} does not fit in {bits} bit(s) (maximum {max})"),
         )),
     }
