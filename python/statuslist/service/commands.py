@@ -31,7 +31,7 @@ class Allocation:
     list_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs more to build, per write
 class ListUpdate:
     """New values for entries of one list: ``values`` has one byte per index.
 
@@ -63,7 +63,7 @@ class ListUpdate:
         return "status" if self.form == "indices" else f"statuses[{k}]"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpdateBatch:
     """Status changes applied atomically, possibly to several lists of one issuer."""
 
@@ -71,4 +71,6 @@ class UpdateBatch:
 
     @property
     def size(self) -> int:
+        if len(self.parts) == 1:
+            return len(self.parts[0].indices)
         return sum(len(p.indices) for p in self.parts)

@@ -4,7 +4,7 @@ A batch is checked whole against each list's ``head`` (committed state plus writ
 index ranges, values that fit the list's bits, and on lists with ``final_invalid`` that no INVALID
 entry changes again. Only then is it logged (one atomic :meth:`Storage.append`), and once that
 is durable it is applied to ``committed`` in the order writes were submitted. A write whose
-request goes away still settles: the storage future is shielded from the request's cancellation.
+request goes away still settles: the request awaits its own future, not the storage's.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 from statuslist.codec import INVALID
 from statuslist.config import Settings
-from statuslist.exceptions import IndexOutOfRangeError
+from statuslist.exceptions import IndexOutOfRangeError, StorageError
 from statuslist.metrics import Metrics
 from statuslist.service.commands import ListUpdate, UpdateBatch
 from statuslist.service.errors import (
@@ -46,6 +47,7 @@ class Entries:
         self._lists = lists
         self._metrics = metrics
         self._clock = clock
+        self._updated: dict[int, Any] = {}
 
     def get(self, caller: ApiKey, list_id: str, idx: int) -> tuple[ListState, int]:
         """The committed status of entry ``idx``."""
@@ -76,8 +78,10 @@ class Entries:
         # is the order its writes reach storage, which commits them in that order.
         pending = [s.submit(p.indices, p.values) for s, p in zip(states, batch.parts, strict=True)]
         fut = asyncio.ensure_future(self._storage.append(changes))
-        fut.add_done_callback(partial(self._settled, states, pending))
-        await asyncio.shield(fut)
+        # The request waits on its own future, so cancelling it never cancels the write's.
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(partial(self._settled, states, pending, waiter))
+        await waiter
         for part in batch.parts:
             self._count(part.values)
         return total
@@ -86,23 +90,35 @@ class Entries:
         self,
         states: Sequence[ListState],
         pending: Sequence[Pending],
+        waiter: asyncio.Future[None],
         fut: asyncio.Future[list[int]],
     ) -> None:
         now = self._clock()
-        if fut.cancelled() or fut.exception() is not None:
+        error = StorageError("the write was cancelled") if fut.cancelled() else fut.exception()
+        if error is not None:
             for state, p in zip(states, pending, strict=True):
                 state.failed_write(p, now)
+            if not waiter.done():
+                waiter.set_exception(error)
             return
         for state, p, seq in zip(states, pending, fut.result(), strict=True):
             state.committed_write(p, seq, now)
+        if not waiter.done():
+            waiter.set_result(None)
 
     def _count(self, values: bytes) -> None:
-        counter = self._metrics.entries_updated
-        if values.count(values[0]) == len(values):
-            counter.labels(str(values[0])).inc(len(values))
+        if len(values) == 1 or values.count(values[0]) == len(values):
+            self._counter(values[0]).inc(len(values))
         else:
             for v in set(values):
-                counter.labels(str(v)).inc(values.count(v))
+                self._counter(v).inc(values.count(v))
+
+    def _counter(self, value: int) -> Any:
+        """The ``entries_updated`` child of one status value (looked up once)."""
+        child = self._updated.get(value)
+        if child is None:
+            child = self._updated[value] = self._metrics.entries_updated.labels(str(value))
+        return child
 
 
 def _check(state: ListState, part: ListUpdate) -> bytes:

@@ -116,7 +116,7 @@ class ApiKeyRecord:
     created_at: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built once per write: not frozen, which costs more to build
 class NewChange:
     """A change to log: ``indices`` little-endian u64, ``old``/``new`` one byte per index."""
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from statuslist.web.app import create_app, routes
-from statuslist.web.keys import CALLER, METRICS, SERVICE, SETTINGS, TOKENS
+from statuslist.web.keys import CALLER, METRICS, RUNTIME, SETTINGS
 
-__all__ = ["CALLER", "METRICS", "SERVICE", "SETTINGS", "TOKENS", "create_app", "routes"]
+__all__ = ["CALLER", "METRICS", "RUNTIME", "SETTINGS", "create_app", "routes"]

@@ -12,7 +12,7 @@ from statuslist.metrics import Metrics
 from statuslist.service import Service, load_issuer_keys
 from statuslist.storage import open_storage
 from statuslist.web.issuer import create_issuer_app
-from statuslist.web.keys import METRICS, SERVICE, SETTINGS, TOKENS
+from statuslist.web.keys import METRICS, RUNTIME, SETTINGS, Runtime
 from statuslist.web.public import ROUTES, public_middleware
 from statuslist.web.served import ServedTokens
 
@@ -26,16 +26,16 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
-    app[TOKENS] = ServedTokens()
+    runtime = app[RUNTIME] = Runtime(ServedTokens())
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
         storage = open_storage(settings)
         await storage.open()
         try:
             service = Service(settings, storage, load_issuer_keys(settings), metrics=app[METRICS])
-            service.publisher.listeners.append(app[TOKENS].update)
+            service.publisher.listeners.append(runtime.tokens.update)
             await service.start()
-            app[SERVICE] = service
+            runtime.service = service
             yield
             await service.stop()
         finally:
@@ -43,7 +43,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
 
     app.cleanup_ctx.append(service_ctx)
     app.router.add_routes(ROUTES)
-    app.add_subapp("/v1", create_issuer_app())
+    issuer = create_issuer_app()
+    issuer[RUNTIME] = runtime
+    app.add_subapp("/v1", issuer)
     return app
 
 

@@ -13,7 +13,7 @@ from statuslist.exceptions import ServiceError
 from statuslist.service import ApiKey, ListState, Service, status_name
 from statuslist.service.errors import UnauthorizedError, UnavailableError
 from statuslist.web import commands
-from statuslist.web.keys import CALLER, SERVICE, TOKENS
+from statuslist.web.keys import CALLER, RUNTIME
 from statuslist.web.problems import internal_error, problem, problem_from_http
 
 __all__ = ["create_issuer_app"]
@@ -44,7 +44,7 @@ async def _authenticate(request: web.Request) -> ApiKey:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("send the API key as 'Authorization: Bearer <key>'")
-    return await request.config_dict[SERVICE].api_keys.authenticate(token.strip())
+    return await request.app[RUNTIME].service.api_keys.authenticate(token.strip())
 
 
 def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -54,8 +54,8 @@ def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 
 
 def _describe(request: web.Request, state: ListState, *, counts: bool = True) -> dict[str, Any]:
-    doc = request.config_dict[SERVICE].lists.describe(state, counts=counts)
-    served = request.config_dict[TOKENS].get(state.record.id)
+    doc = request.app[RUNTIME].service.lists.describe(state, counts=counts)
+    served = request.app[RUNTIME].tokens.get(state.record.id)
     if doc["published"] is not None and served is not None:
         doc["published"]["etag"] = served.reps[state.record.formats[0]].etag
     return doc
@@ -66,36 +66,36 @@ def _describe(request: web.Request, state: ListState, *, counts: bool = True) ->
 
 async def create_list(request: web.Request) -> web.Response:
     cmd = commands.new_list(await commands.read_json(request))
-    state = await request.config_dict[SERVICE].create_list(request[CALLER], cmd)
+    state = await request.app[RUNTIME].service.create_list(request[CALLER], cmd)
     headers = {"Location": f"/v1/lists/{state.record.id}"}
     return _json(_describe(request, state), 201, headers)
 
 
 async def list_lists(request: web.Request) -> web.Response:
-    states = request.config_dict[SERVICE].lists.of_issuer(request[CALLER].issuer)
+    states = request.app[RUNTIME].service.lists.of_issuer(request[CALLER].issuer)
     return _json({"lists": [_describe(request, s, counts=False) for s in states]})
 
 
 async def show_list(request: web.Request) -> web.Response:
-    state = request.config_dict[SERVICE].lists.get(request[CALLER], request.match_info["list_id"])
+    state = request.app[RUNTIME].service.lists.get(request[CALLER], request.match_info["list_id"])
     return _json(_describe(request, state))
 
 
 async def allocate(request: web.Request) -> web.Response:
     cmd = commands.allocation(await commands.read_json(request))
-    entries = await request.config_dict[SERVICE].allocator.allocate(request[CALLER], cmd)
+    entries = await request.app[RUNTIME].service.allocator.allocate(request[CALLER], cmd)
     return _json([{"status_list": {"idx": i, "uri": u}} for u, i in entries], 201)
 
 
 async def get_entry(request: web.Request) -> web.Response:
     idx = commands.path_index(request.match_info["idx"])
-    svc: Service = request.config_dict[SERVICE]
+    svc: Service = request.app[RUNTIME].service
     _, value = svc.entries.get(request[CALLER], request.match_info["list_id"], idx)
     return _json({"idx": idx, "status": value, "name": status_name(value)})
 
 
 async def put_entry(request: web.Request) -> web.Response:
-    svc: Service = request.config_dict[SERVICE]
+    svc: Service = request.app[RUNTIME].service
     list_id = request.match_info["list_id"]
     svc.lists.get(request[CALLER], list_id)  # 404 before the body is read
     idx = commands.path_index(request.match_info["idx"])
@@ -106,7 +106,7 @@ async def put_entry(request: web.Request) -> web.Response:
 
 
 async def patch_entries(request: web.Request) -> web.Response:
-    svc: Service = request.config_dict[SERVICE]
+    svc: Service = request.app[RUNTIME].service
     list_id = request.match_info["list_id"]
     svc.lists.get(request[CALLER], list_id)  # 404 before the body is read
     if request.content_type == "application/octet-stream":
@@ -117,15 +117,15 @@ async def patch_entries(request: web.Request) -> web.Response:
 
 
 async def patch_by_uri(request: web.Request) -> web.Response:
-    svc: Service = request.config_dict[SERVICE]
+    svc: Service = request.app[RUNTIME].service
     batch = commands.batch_by_uri(await commands.read_json(request), svc.lists.list_id_of)
     return _json({"updated": await svc.entries.update(request[CALLER], batch)})
 
 
 async def publish(request: web.Request) -> web.Response:
     list_id = request.match_info["list_id"]
-    pub = await request.config_dict[SERVICE].publish_now(request[CALLER], list_id)
-    served = request.config_dict[TOKENS].get(list_id)
+    pub = await request.app[RUNTIME].service.publish_now(request[CALLER], list_id)
+    served = request.app[RUNTIME].tokens.get(list_id)
     if served is None:  # pragma: no cover - publish_now returns once the cache has it
         raise UnavailableError("the list is being published; retry shortly")
     etags = {fmt: rep.etag for fmt, rep in served.reps.items()}

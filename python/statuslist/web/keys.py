@@ -1,4 +1,9 @@
-"""Every ``web.AppKey`` of the application, in one place."""
+"""Every ``web.AppKey`` of the application, in one place, and the runtime they reach.
+
+The service is created in the app's ``cleanup_ctx``, after the apps are frozen, so the apps hold
+one :class:`Runtime` (the public app and the ``/v1`` sub-app the same object) that the context
+fills in: a handler reaches the service with one dict look-up and one attribute, in either app.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,26 @@ from statuslist.metrics import Metrics
 from statuslist.service import ApiKey, Service
 from statuslist.web.served import ServedTokens
 
-__all__ = ["CALLER", "METRICS", "SERVICE", "SETTINGS", "TOKENS"]
+__all__ = ["CALLER", "METRICS", "RUNTIME", "SETTINGS", "Runtime"]
+
+
+class Runtime:
+    """The service (once started) and the served-token cache."""
+
+    __slots__ = ("service", "tokens")
+
+    service: Service
+
+    def __init__(self, tokens: ServedTokens) -> None:
+        self.tokens = tokens
+
+    @property
+    def started(self) -> bool:
+        return hasattr(self, "service")
+
 
 SETTINGS = web.AppKey("settings", Settings)
-SERVICE = web.AppKey("service", Service)
 METRICS = web.AppKey("metrics", Metrics)
-TOKENS = web.AppKey("tokens", ServedTokens)
-#: The authenticated caller of an issuer API request (a request key, set by its middleware).
+RUNTIME = web.AppKey("runtime", Runtime)
+#: The authenticated caller of an issuer API request (set by the issuer API's middleware).
 CALLER = web.RequestKey("caller", ApiKey)

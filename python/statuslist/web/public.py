@@ -20,7 +20,7 @@ from statuslist.service.errors import (
     NotFoundError,
     UnavailableError,
 )
-from statuslist.web.keys import METRICS, SERVICE, SETTINGS, TOKENS
+from statuslist.web.keys import METRICS, RUNTIME, SETTINGS
 from statuslist.web.negotiation import etag_matches
 from statuslist.web.openapi import openapi
 from statuslist.web.problems import internal_error, problem, problem_from_http
@@ -80,10 +80,10 @@ def _unavailable() -> web.Response:
 
 async def get_status_list(request: web.Request) -> web.StreamResponse:
     list_id = request.match_info["list_id"]
-    tokens = request.app[TOKENS]
+    tokens = request.app[RUNTIME].tokens
     served = tokens.get(list_id)
     if served is None:
-        if request.app[SERVICE].lists.find(list_id) is None:
+        if request.app[RUNTIME].service.lists.find(list_id) is None:
             raise NotFoundError(f"no status list {list_id!r}")
         return _unavailable()
     headers = request.headers
@@ -119,7 +119,7 @@ async def _historical(request: web.Request, list_id: str, fmt: str) -> web.Respo
     now = time.time()
     if not now - settings.history_retention <= at <= now:
         raise NotFoundError(f"time {at} is outside the retained history", field="time")
-    svc = request.app[SERVICE]
+    svc = request.app[RUNTIME].service
     token = await svc.historical(list_id, fmt, at)
     state = svc.lists.find(list_id)
     if token is None or state is None:
@@ -156,22 +156,22 @@ def _public_json(doc: Any, max_age: int = 60) -> web.Response:
 
 def _issuer(request: web.Request) -> str:
     issuer = request.match_info["issuer"]
-    if not request.app[SERVICE].keys.knows(issuer):
+    if not request.app[RUNTIME].service.keys.knows(issuer):
         raise NotFoundError(f"no issuer {issuer!r}")
     return issuer
 
 
 async def aggregation(request: web.Request) -> web.Response:
-    lists = request.app[SERVICE].lists
+    lists = request.app[RUNTIME].service.lists
     return _public_json({"status_lists": [s.uri for s in lists.of_issuer(_issuer(request))]})
 
 
 async def jwks_all(request: web.Request) -> web.Response:
-    return _public_json(request.app[SERVICE].keys.jwks(), 300)
+    return _public_json(request.app[RUNTIME].service.keys.jwks(), 300)
 
 
 async def jwks_issuer(request: web.Request) -> web.Response:
-    return _public_json(request.app[SERVICE].keys.jwks(_issuer(request)), 300)
+    return _public_json(request.app[RUNTIME].service.keys.jwks(_issuer(request)), 300)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -179,7 +179,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    reasons = request.app[SERVICE].not_ready() if SERVICE in request.app else ["starting"]
+    rt = request.app[RUNTIME]
+    reasons = rt.service.not_ready() if rt.started else ["starting"]
     doc: dict[str, Any] = {"status": "ready" if not reasons else "not ready"}
     if reasons:
         doc["reasons"] = reasons
