@@ -8,8 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from statuslist.loadtest.spawn import free_port
+from statuslist.exceptions import LoadtestError
+from statuslist.loadtest.spawn import free_port, serve_command, wait_ready
 
 __all__ = ["REPO", "ServerProcess", "free_port", "nginx_binary"]
 
@@ -66,38 +65,17 @@ class ServerProcess:
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        cmd = [
-            sys.executable,
-            "-m",
-            "statuslist",
-            "serve",
-            "--data",
-            str(self.data_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--public-url",
-            self.public_url,
-            *self.args,
-        ]
+        cmd = serve_command(self.data_dir, self.port, self.public_url, *self.args)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"server not ready after {timeout} s:\n{self.log()}")
+        try:
+            wait_ready(self.proc, self.url, timeout, self.log)
+        except LoadtestError as exc:
+            self.kill()
+            raise RuntimeError(str(exc)) from None
+        return self
 
     def log(self) -> str:
         try:

@@ -13,12 +13,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from statuslist.loadtest.runner import LoadtestError
+from statuslist.exceptions import LoadtestError
 
-__all__ = ["SpawnedServer", "free_port", "spawned_server"]
+__all__ = ["SpawnedServer", "free_port", "serve_command", "spawned_server", "wait_ready"]
 
 
 class SpawnedServer:
@@ -60,6 +60,32 @@ def free_port() -> int:
         return port
 
 
+def serve_command(data: Path, port: int, public_url: str, *args: str) -> list[str]:
+    """``python -m statuslist serve`` on 127.0.0.1:``port`` with ``data`` (tests use it too)."""
+    cmd = [sys.executable, "-m", "statuslist", "serve", "--data", str(data)]
+    return [*cmd, "--host", "127.0.0.1", "--port", str(port), "--public-url", public_url, *args]
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, timeout: float, log_tail: Callable[[], str]
+) -> None:
+    """Waits for ``url``/readyz to answer 200; :class:`LoadtestError` if the process exits or
+    ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise LoadtestError(f"the server exited with code {proc.returncode}:\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise LoadtestError(f"the server was not ready after {timeout:g} s:\n{log_tail()}")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def spawned_server(
     *,
@@ -74,9 +100,7 @@ def spawned_server(
     data, log = tmp / "data", tmp / "server.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "statuslist", "serve", "--data", str(data)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--public-url", url]
-    cmd += ["--log-level", "WARNING"]
+    cmd = serve_command(data, port, url, "--log-level", "WARNING")
     if config is not None:
         cmd += ["--config", str(config)]
     if publish_interval is not None:
@@ -94,21 +118,7 @@ def spawned_server(
         )
     server = SpawnedServer(proc, url, data, log)
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if proc.poll() is not None:
-                raise LoadtestError(
-                    f"the spawned server exited with code {proc.returncode}:\n{server.log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise LoadtestError(f"the spawned server was not ready after {ready_timeout:g} s")
-            time.sleep(0.05)
+        wait_ready(proc, url, ready_timeout, server.log_tail)
         yield server
     finally:
         if proc.poll() is None:

@@ -17,7 +17,7 @@ from statuslist.service.keys import (
     hash_api_key,
     load_issuer_keys,
 )
-from statuslist.service.service import Service
+from statuslist.service.service import Service, running
 from statuslist.service.state import STATUS_NAMES, ListState, Published, status_name
 
 __all__ = [
@@ -38,5 +38,6 @@ __all__ = [
     "create_api_key",
     "hash_api_key",
     "load_issuer_keys",
+    "running",
     "status_name",
 ]

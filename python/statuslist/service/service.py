@@ -4,9 +4,10 @@ runs their life cycle. No HTTP here."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from statuslist.config import Settings
 from statuslist.metrics import Metrics
@@ -16,11 +17,11 @@ from statuslist.service.entries import Entries
 from statuslist.service.errors import UnavailableError
 from statuslist.service.keys import ApiKey, ApiKeys, IssuerKeys, bootstrap, require
 from statuslist.service.lists import Lists
-from statuslist.service.publisher import Publisher
+from statuslist.service.publisher import Listener, Publisher
 from statuslist.service.state import ListState, Published
-from statuslist.storage import Storage, StoredToken
+from statuslist.storage import Storage, StoredToken, open_storage
 
-__all__ = ["Service"]
+__all__ = ["Service", "running"]
 
 log = logging.getLogger("statuslist.service")
 
@@ -123,3 +124,30 @@ class Service:
 
     async def historical(self, list_id: str, fmt: str, at: int) -> StoredToken | None:
         return await self.storage.token_at(list_id, fmt, at)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    listeners: Sequence[Listener] = (),
+) -> AsyncIterator[Service]:
+    """A started service on the storage ``settings`` name (the one backend factory,
+    :func:`~statuslist.storage.open_storage`); ``listeners`` hear of every publish, from the
+    tokens loaded on start on. On exit it publishes and checkpoints what changed, then closes
+    the storage."""
+    from statuslist.service.keys import load_issuer_keys
+
+    storage = open_storage(settings)
+    await storage.open()
+    try:
+        service = Service(settings, storage, load_issuer_keys(settings), metrics=metrics)
+        service.publisher.listeners.extend(listeners)
+        await service.start()
+        try:
+            yield service
+        finally:
+            await service.stop()
+    finally:
+        await storage.close()

@@ -9,8 +9,7 @@ from aiohttp import web
 
 from statuslist.config import Settings
 from statuslist.metrics import Metrics
-from statuslist.service import Service, load_issuer_keys
-from statuslist.storage import open_storage
+from statuslist.service import running
 from statuslist.web.issuer import create_issuer_app
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS, Runtime
 from statuslist.web.public import ROUTES, public_middleware
@@ -29,17 +28,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     runtime = app[RUNTIME] = Runtime(ServedTokens())
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = open_storage(settings)
-        await storage.open()
-        try:
-            service = Service(settings, storage, load_issuer_keys(settings), metrics=app[METRICS])
-            service.publisher.listeners.append(runtime.tokens.update)
-            await service.start()
-            runtime.service = service
+        async with running(
+            settings, metrics=app[METRICS], listeners=[runtime.tokens.update]
+        ) as svc:
+            runtime.service = svc
             yield
-            await service.stop()
-        finally:
-            await storage.close()
 
     app.cleanup_ctx.append(service_ctx)
     app.router.add_routes(ROUTES)
