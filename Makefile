@@ -3,7 +3,7 @@
 PY ?= python3
 PIP := $(PY) -m pip
 
-.PHONY: install run nginx test test-rust test-python lint bench loadtest fmt clean
+.PHONY: install run nginx postgres test test-rust test-python lint bench loadtest fmt clean
 
 install:  ## Python deps + the native extension (release build) into the current interpreter
 	$(PIP) install --disable-pip-version-check -q -e '.[dev]'
@@ -14,7 +14,10 @@ run: install  ## serve on http://127.0.0.1:8080 from ./statuslist-data (dev setu
 nginx:  ## the real nginx binary, for the CDN integration test and the GET benchmark
 	bash deploy/nginx/ensure-nginx.sh
 
-test: install nginx test-rust lint test-python
+postgres:  ## PostgreSQL server binaries, for the storage contract and multi-instance tests
+	sh deploy/ensure-postgres.sh
+
+test: install nginx postgres test-rust lint test-python
 
 test-rust:
 	cargo test --locked -p statuslist-core
@@ -30,7 +33,7 @@ lint:
 test-python:
 	$(PY) -m pytest -q
 
-bench: install nginx
+bench: install nginx postgres
 	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,min,max,rounds
 
 loadtest: install  ## the issue #5 acceptance scenario against a fresh spawned server

@@ -39,3 +39,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "list_vector" in metafunc.fixturenames:
         entries = load_vectors()["lists"]
         metafunc.parametrize("list_vector", entries, ids=[e["name"] for e in entries])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Any:
+    """One real PostgreSQL server for the whole run (``tests/pg.py``); tests take a fresh
+    database each with ``postgres.new_database()``."""
+    from tests.pg import postgres_server
+
+    with postgres_server() as server:
+        yield server

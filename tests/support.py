@@ -135,7 +135,8 @@ class ServerProcess:
 
     def api(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         """An issuer API call with the admin key that must succeed; returns the parsed JSON."""
-        status, _, data = self.request(method, path, body, key=kw.pop("key", self.api_key), **kw)
+        key = kw.pop("key", None) or self.api_key
+        status, _, data = self.request(method, path, body, key=key, **kw)
         if status >= 300:
             raise AssertionError(f"{method} {path} -> {status}: {data[:500]!r}")
         return json.loads(data) if data else None

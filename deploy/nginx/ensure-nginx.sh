@@ -1,7 +1,7 @@
 #!/bin/sh
 # Make sure an nginx binary exists, installing it from apt when it does not.
 # Idempotent: when nginx is already there this only prints its path.
-# Used by `make test` before the integration tests (tests/integration/test_nginx_cache.py),
+# Used by `make test` before the integration tests (tests/deploy/test_nginx_cache.py),
 # which run the real nginx binary in front of a real `statuslist serve`.
 set -eu
 

@@ -7,7 +7,9 @@ A TOML file looks like::
     port = 8080
     public_base_url = "https://status.example.com"
     data_dir = "/var/lib/statuslist"
-    # database_url = "postgresql://…"  # absent: the embedded SQLite file in data_dir
+    # database_url = "postgresql://user:pass@db:5432/statuslist"  # absent: SQLite in data_dir
+    # database_pool_size = 10          # PostgreSQL connections per instance
+    # database_statement_timeout = 5.0 # seconds
     publish_interval = 1.0
     token_lifetime = 86400          # seconds from iat to exp
     history_retention = 0           # seconds of ?time= history; 0 = off (501)
@@ -97,6 +99,8 @@ class Settings:
     public_base_url: str | None = None
     data_dir: Path = Path("statuslist-data")
     database_url: str | None = None  # None: SQLite in data_dir
+    database_pool_size: int = 10  # connections per instance (PostgreSQL)
+    database_statement_timeout: float = 5.0  # seconds (PostgreSQL)
     publish_interval: float = 1.0
     token_lifetime: int = 86_400
     history_retention: int = 0
@@ -127,6 +131,24 @@ class Settings:
         _check(self.token_lifetime >= 60, "token_lifetime must be at least 60 seconds")
         _check(self.history_retention >= 0, "history_retention must not be negative")
         _check(self.checkpoint_interval > 0, "checkpoint_interval must be positive")
+        _check(2 <= self.database_pool_size <= 1000, "database_pool_size must be 2..1000")
+        _check(
+            math.isfinite(self.database_statement_timeout)
+            and 0.1 <= self.database_statement_timeout <= 3600,
+            "database_statement_timeout must be between 0.1 and 3600 seconds",
+        )
+        if self.database_url is not None:
+            _check(
+                self.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"),
+                "database_url must be a postgresql:// URL (or unset for SQLite)",
+            )
+            # The development setup's key is generated in one data directory: instances on one
+            # database would each sign with their own and publish JWKS the others lack.
+            _check(
+                bool(self.issuers),
+                "database_url (PostgreSQL) needs issuers configured with their key files, the "
+                "same on every instance (statuslist keygen --out KEY.pem; [issuers.NAME] keys)",
+            )
         d = self.list_defaults
         _check(d.bits in (1, 2, 4, 8), "list_defaults.bits must be 1, 2, 4 or 8")
         _check(1 <= d.size <= self.limits.max_list_size, "list_defaults.size out of range")
@@ -200,6 +222,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "STATUSLIST_PUBLIC_URL": ("public_base_url", str),
     "STATUSLIST_DATA": ("data_dir", Path),
     "STATUSLIST_DATABASE_URL": ("database_url", str),
+    "STATUSLIST_DATABASE_POOL_SIZE": ("database_pool_size", int),
+    "STATUSLIST_DATABASE_STATEMENT_TIMEOUT": ("database_statement_timeout", float),
     "STATUSLIST_PUBLISH_INTERVAL": ("publish_interval", float),
     "STATUSLIST_TOKEN_LIFETIME": ("token_lifetime", int),
     "STATUSLIST_HISTORY_RETENTION": ("history_retention", int),

@@ -54,6 +54,11 @@ class Metrics:
             registry=r,
         )
         self.lists = Gauge("statuslist_lists", "Status lists loaded", registry=r)
+        self.leading = Gauge(
+            "statuslist_publisher_leading",
+            "1 while this instance is the one that publishes (always, with SQLite)",
+            registry=r,
+        )
         self.list_entries = Gauge(
             "statuslist_list_entries", "Entries over all loaded lists", registry=r
         )

@@ -28,6 +28,7 @@ LEAF_VERBS = {
     "check",
     "serve",
     "apikey create",
+    "db migrate",
     "lists create",
     "lists show",
     "lists list",

@@ -39,6 +39,19 @@ def test_database_url_picks_the_backend(tmp_path: Path) -> None:
     s = load_settings(None, env={}, data_dir=tmp_path)
     storage = open_storage(s)
     assert isinstance(storage, SQLiteStorage) and storage.path == tmp_path / "statuslist.db"
-    s = load_settings(None, env={"STATUSLIST_DATABASE_URL": "mysql://db/x"})
     with pytest.raises(ConfigError, match="database_url"):
-        open_storage(s)
+        load_settings(None, env={"STATUSLIST_DATABASE_URL": "mysql://db/x"})
+    with pytest.raises(ConfigError, match="needs issuers"):  # no dev setup on PostgreSQL
+        load_settings(None, env={"STATUSLIST_DATABASE_URL": "postgresql://u@db.invalid/x"})
+    cfg = tmp_path / "pg.toml"
+    cfg.write_text('[issuers.a]\nkeys = ["a.pem"]\n')
+    s = load_settings(cfg, env={"STATUSLIST_DATABASE_URL": "postgresql://u@db.invalid/x"})
+    pg = open_storage(s)  # not connected until opened
+    assert type(pg).__name__ == "PostgresStorage" and pg.shared
+    for env, bad in (
+        ({"STATUSLIST_DATABASE_POOL_SIZE": "1"}, "database_pool_size"),
+        ({"STATUSLIST_DATABASE_STATEMENT_TIMEOUT": "0"}, "database_statement_timeout"),
+        ({"STATUSLIST_DATABASE_POOL_SIZE": "ten"}, "STATUSLIST_DATABASE_POOL_SIZE"),
+    ):
+        with pytest.raises(ConfigError, match=bad):
+            load_settings(cfg, env=env)

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,15 @@ from statuslist.service import Allocation, ListUpdate, NewList, Service, UpdateB
 from statuslist.service.errors import ConflictError, NotFoundError, PayloadTooLargeError
 from statuslist.storage import ListRecord, NewChange
 from tests.service.conftest import ADMIN, Svc, settings_for, started, stopped
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Yields to the loop until ``condition`` holds (a state the test waits for)."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the state never came")
 
 
 def one(list_id: str, idx: int, value: int) -> UpdateBatch:
@@ -33,14 +43,14 @@ async def new_list(s: Service, **params: Any) -> str:
 def test_memory_changes_only_after_the_commit(svc: Svc[None]) -> None:
     async def go(s: Service) -> None:
         lid = await new_list(s, bits=2, size=64)
-        task = asyncio.create_task(s.entries.update(ADMIN, one(lid, 3, SUSPENDED)))
-        await asyncio.sleep(0)  # the write is submitted, not yet committed
         state = s.lists.by_id[lid]
-        assert s.entries.get(ADMIN, lid, 3)[1] == VALID, "an uncommitted write is not visible"
-        assert state.head[3] == SUSPENDED and len(state.in_flight) == 1
+        task = asyncio.create_task(s.entries.update(ADMIN, one(lid, 3, SUSPENDED)))
+        await until(lambda: state.head[3] == SUSPENDED)  # validated and submitted
+        assert (await s.entries.get(ADMIN, lid, 3))[1] == VALID, "uncommitted: not visible"
+        assert state.head[3] == SUSPENDED and state.committed[3] == VALID
         assert await task == 1
-        assert s.entries.get(ADMIN, lid, 3)[1] == SUSPENDED
-        assert not state.in_flight and state.last_seq > 0
+        assert (await s.entries.get(ADMIN, lid, 3))[1] == SUSPENDED
+        assert not state.busy and not state.queue and state.last_seq > 0
 
     svc(go)
 
@@ -49,7 +59,7 @@ def test_final_invalid_holds_against_writes_in_flight(svc: Svc[None]) -> None:
     async def go(s: Service) -> None:
         lid = await new_list(s, size=64, final_invalid=True)
         revoke = asyncio.create_task(s.entries.update(ADMIN, one(lid, 5, INVALID)))
-        await asyncio.sleep(0)
+        await until(lambda: s.lists.by_id[lid].head[5] == INVALID)  # submitted, not committed
         with pytest.raises(ConflictError):  # the revocation has not committed yet
             await s.entries.update(ADMIN, one(lid, 5, VALID))
         await revoke
@@ -67,9 +77,10 @@ def test_many_concurrent_writes_land_in_order(svc: Svc[None]) -> None:
         lid = await new_list(s, bits=8, size=64)
         # 300 writes to the same entry, in flight together: the last one submitted wins.
         await asyncio.gather(*(s.entries.update(ADMIN, one(lid, 7, n % 256)) for n in range(300)))
-        assert s.entries.get(ADMIN, lid, 7)[1] == 299 % 256
+        assert (await s.entries.get(ADMIN, lid, 7))[1] == 299 % 256
         state = s.lists.by_id[lid]
-        assert state.head[7] == 299 % 256 and not state.in_flight
+        assert state.head[7] == 299 % 256 and not state.busy and not state.queue
+        assert s.storage.commits < 100, "writes to one list share batches"
         logged = await s.storage.changes(lid, 0, 1000)
         assert [c.new[0] for c in logged] == [n % 256 for n in range(300)]
         assert [c.old[0] for c in logged[1:]] == [n % 256 for n in range(299)]
@@ -80,18 +91,26 @@ def test_many_concurrent_writes_land_in_order(svc: Svc[None]) -> None:
 def test_a_cancelled_request_still_settles_its_write(svc: Svc[None]) -> None:
     async def go(s: Service) -> None:
         lid = await new_list(s, size=64)
-        task = asyncio.create_task(s.entries.update(ADMIN, one(lid, 9, INVALID)))
-        await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
         state = s.lists.by_id[lid]
+        # Gone before its batch formed: dropped (no answer was given), the pipeline flows on.
+        early = asyncio.create_task(s.entries.update(ADMIN, one(lid, 8, INVALID)))
+        await asyncio.sleep(0)
+        early.cancel()
+        # Gone while its batch commits: the write stands and is applied.
+        late = asyncio.create_task(s.entries.update(ADMIN, one(lid, 9, INVALID)))
+        await until(lambda: state.head[9] == INVALID)  # its batch is submitted
+        late.cancel()
+        for task in (early, late):
+            with pytest.raises(asyncio.CancelledError):
+                await task
         for _ in range(200):
-            if not state.in_flight:
+            if not state.busy:
                 break
             await asyncio.sleep(0.01)
-        assert not state.in_flight, "the write settled although its request went away"
-        assert s.entries.get(ADMIN, lid, 9)[1] == INVALID  # it was committed: it is applied
+        assert not state.busy and not state.queue
+        assert (await s.entries.get(ADMIN, lid, 9))[1] == INVALID  # committed, so applied
+        assert (await s.entries.get(ADMIN, lid, 8))[1] == VALID
+        assert [c.actor for c in await s.storage.changes(lid, 0, 10)].count(ADMIN.actor) == 1
         await s.entries.update(ADMIN, one(lid, 10, INVALID))  # and the pipeline still flows
 
     svc(go)
@@ -104,14 +123,14 @@ def test_a_failed_commit_leaves_memory_as_committed(svc: Svc[None]) -> None:
         real = s.storage.append
         calls = 0
 
-        def failing(changes: list[NewChange]) -> Any:
+        def failing(changes: list[NewChange], expect: Any = None) -> Any:
             nonlocal calls
             calls += 1
             if calls == 2:  # the second of three writes in flight fails
                 fut = asyncio.get_running_loop().create_future()
                 fut.set_exception(StorageError("disk full"))
                 return fut
-            return real(changes)
+            return real(changes, expect)
 
         s.storage.append = failing  # type: ignore[method-assign]
         results = await asyncio.gather(
@@ -120,10 +139,13 @@ def test_a_failed_commit_leaves_memory_as_committed(svc: Svc[None]) -> None:
             s.entries.update(ADMIN, one(lid, 4, INVALID)),
             return_exceptions=True,
         )
-        assert results[0] == 1 and isinstance(results[1], StorageError) and results[2] == 1
+        # The first goes alone; the other two share the next batch, which fails whole.
+        assert results[0] == 1
+        assert isinstance(results[1], StorageError) and isinstance(results[2], StorageError)
         state = s.lists.by_id[lid]
-        assert [state.committed[i] for i in (1, 2, 3, 4)] == [1, 1, 0, 1]
-        assert state.head.to_bytes() == state.committed.to_bytes() and not state.in_flight
+        assert [state.committed[i] for i in (1, 2, 3, 4)] == [1, 1, 0, 0]
+        assert state.head.to_bytes() == state.committed.to_bytes() and not state.busy
+        assert await s.entries.update(ADMIN, one(lid, 3, INVALID)) == 1
 
     svc(go)
 
@@ -136,7 +158,7 @@ def test_batches_are_all_or_nothing_across_lists(svc: Svc[None]) -> None:
         with pytest.raises(ValueError, match="outside") as err:
             await s.entries.update(ADMIN, UpdateBatch([good, bad]))
         assert getattr(err.value, "field", None) == "indices[1]"
-        assert s.entries.get(ADMIN, a, 1)[1] == VALID and not s.lists.by_id[a].in_flight
+        assert (await s.entries.get(ADMIN, a, 1))[1] == VALID and not s.lists.by_id[a].busy
         assert s.lists.by_id[a].head[1] == VALID
         assert await s.entries.update(ADMIN, UpdateBatch([good])) == 2
         other = ADMIN.__class__("someone-else", "admin", "x")

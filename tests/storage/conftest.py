@@ -16,12 +16,23 @@ from statuslist.storage.sqlite import SQLiteStorage
 T = TypeVar("T")
 
 
-def _sqlite(tmp: Path) -> Storage:
-    return SQLiteStorage(tmp / "contract.db")
+def _sqlite(request: pytest.FixtureRequest, tmp: Path) -> Callable[[], Storage]:
+    path = tmp / "contract.db"
+    return lambda: SQLiteStorage(path)
 
 
-#: name -> factory of a fresh, unopened storage (each test gets an empty database).
-BACKENDS: dict[str, Callable[[Path], Storage]] = {"sqlite": _sqlite}
+def _postgresql(request: pytest.FixtureRequest, tmp: Path) -> Callable[[], Storage]:
+    from statuslist.storage.postgres import PostgresStorage
+
+    url = request.getfixturevalue("postgres").new_database("contract")
+    return lambda: PostgresStorage(url)
+
+
+#: name -> (request, tmp dir) -> factory of unopened storages on one fresh, empty database.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Callable[[], Storage]]] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+}
 
 Run = Callable[[Callable[[Storage], Coroutine[Any, Any, T]]], T]
 
@@ -29,8 +40,7 @@ Run = Callable[[Callable[[Storage], Coroutine[Any, Any, T]]], T]
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Storage]:
     """A factory of storages on one database (call it again to reopen, as after a restart)."""
-    make = BACKENDS[request.param]
-    return lambda: make(tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture
@@ -49,3 +59,13 @@ def run(backend: Callable[[], Storage]) -> Run[Any]:
         return asyncio.run(main())
 
     return go
+
+
+#: The backends that several instances share (they follow, check ``expect``, elect a leader).
+SHARED = ["postgresql"]
+
+
+@pytest.fixture(params=SHARED)
+def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Storage]:
+    """A factory of storages on one database: each call is another instance."""
+    return BACKENDS[request.param](request, tmp_path)

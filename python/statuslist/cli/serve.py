@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     srv.add_argument(
         "--data", type=Path, default=None, help=f"data directory ({defaults.data_dir})"
     )
+    srv.add_argument(
+        "--database-url",
+        default=None,
+        help="postgresql://… to share a PostgreSQL database between instances (default: SQLite "
+        "in the data directory)",
+    )
     srv.add_argument("--host", default=None, help=f"listen address ({defaults.host})")
     srv.add_argument("--port", type=int, default=None, help=f"listen port ({defaults.port})")
     srv.add_argument("--public-url", default=None, help="public base URL (sub/uri of tokens)")
@@ -51,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data,
         public_base_url=args.public_url,
         publish_interval=args.publish_interval,
+        database_url=args.database_url,
     )
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

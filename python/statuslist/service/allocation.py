@@ -50,7 +50,7 @@ class Allocator:
             raise ValidationError(f"count must be an integer in [1, {self._limit}]", field="count")
         ranges: list[tuple[ListState, int, int]] = []
         if cmd.list_id is not None:
-            state = self._lists.get(caller, cmd.list_id)
+            state = await self._lists.resolve(caller, cmd.list_id)
             if state.capacity - state.counter < count:
                 raise _short(state, count)
             first, n = await self._reserve(state, count)

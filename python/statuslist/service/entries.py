@@ -1,36 +1,74 @@
 """Entries: reading and setting statuses, and the rules a change must follow.
 
-A batch is checked whole against each list's ``head`` (committed state plus writes in flight):
-index ranges, values that fit the list's bits, and on lists with ``final_invalid`` that no INVALID
-entry changes again. Only then is it logged (one atomic :meth:`Storage.append`), and once that
-is durable it is applied to ``committed`` in the order writes were submitted. A write whose
-request goes away still settles: the request awaits its own future, not the storage's.
+Writes to a list are committed in **batches**, one batch per list at a time: while a batch is
+being committed, new writes queue; when it is done, every queued write that touches only that
+list forms the next batch (a write spanning several lists waits until it heads each of their
+queues and goes alone). A batch is validated write by write against the list's ``head``
+(committed state plus the writes accepted before it in the batch): index ranges, values that
+fit the list's bits, and on lists with ``final_invalid`` that no INVALID entry changes again.
+A refused write is answered at once; the others are logged in one atomic
+:meth:`Storage.append` that expects the list to be where this instance last saw it. Once that is
+durable the changes are applied to ``committed`` and the requests answered.
+
+With several instances on one database the expectation can fail (another instance wrote the
+list meanwhile): the instance then reads the list's log up to now, and validates and submits
+the same writes again — so a rule such as final INVALID holds across instances, and a write's
+answer reflects every write acknowledged before it anywhere.
+
+Requests wait on their own futures: a request that goes away never cancels a batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
+from array import array
 from collections.abc import Callable, Sequence
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Any
 
 from statuslist.codec import INVALID
 from statuslist.config import Settings
-from statuslist.exceptions import IndexOutOfRangeError, StorageError
+from statuslist.exceptions import IndexOutOfRangeError, ServiceError, StorageError
 from statuslist.metrics import Metrics
 from statuslist.service.commands import ListUpdate, UpdateBatch
 from statuslist.service.errors import (
     ConflictError,
     PayloadTooLargeError,
+    UnavailableError,
     ValidationError,
 )
 from statuslist.service.keys import ApiKey, require
 from statuslist.service.lists import Lists
-from statuslist.service.state import ListState, Pending, get_many
-from statuslist.storage import NewChange, Storage
+from statuslist.service.state import ListState, Pending, get_many, set_many
+from statuslist.storage import NewChange, StaleWriteError, Storage
 
 __all__ = ["Entries"]
+
+log = logging.getLogger("statuslist.entries")
+
+#: A batch takes at most this many writes (and never more entries than ``max_batch``).
+_BATCH_WRITES = 4096
+#: How often a write is retried after another instance changed its list meanwhile.
+_RETRIES = 50
+
+
+@dataclass(slots=True, eq=False)
+class Write:
+    """One request's changes, waiting for (or part of) a batch."""
+
+    actor: str
+    parts: Sequence[ListUpdate]
+    states: Sequence[ListState]
+    waiter: asyncio.Future[int]
+    tries: int = 0
+    olds: list[bytes] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(p.indices) for p in self.parts)
 
 
 class Entries:
@@ -48,15 +86,28 @@ class Entries:
         self._metrics = metrics
         self._clock = clock
         self._updated: dict[int, Any] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def get(self, caller: ApiKey, list_id: str, idx: int) -> tuple[ListState, int]:
-        """The committed status of entry ``idx``."""
-        state = self._lists.get(caller, list_id)
+    async def get(self, caller: ApiKey, list_id: str, idx: int) -> tuple[ListState, int]:
+        """The committed status of entry ``idx`` (with several instances: as of now)."""
+        state = await self._lists.resolve(caller, list_id)
         if not 0 <= idx < state.record.size:
             raise ValidationError(
                 f"index must be an integer in [0, {state.record.size}), got {idx}", field="idx"
             )
+        if self._storage.shared:
+            await self.catch_up(state)
         return state, state.committed[idx]
+
+    async def catch_up(self, state: ListState) -> None:
+        """Applies what other instances logged for ``state`` that this one has not seen."""
+        while True:
+            changes = await self._storage.changes(state.record.id, state.last_seq, 10_000)
+            now = self._clock()
+            for c in changes:
+                state.apply(Pending(array("Q", c.indices), c.new, c.seq), now)
+            if len(changes) < 10_000:
+                return
 
     async def update(self, caller: ApiKey, batch: UpdateBatch) -> int:
         """Writes every part of ``batch`` atomically; the number of entries written."""
@@ -66,45 +117,119 @@ class Entries:
             raise PayloadTooLargeError(
                 f"{total} updates in one batch; the limit is {self._limits.max_batch}"
             )
-        states = [self._lists.get(caller, p.list_id, p.list_field) for p in batch.parts]
-        olds = [_check(state, part) for state, part in zip(states, batch.parts, strict=True)]
-        now = self._clock()
-        actor = caller.actor
-        changes = [
-            NewChange(s.record.id, p.indices.tobytes(), old, p.values, now, actor)
-            for s, p, old in zip(states, batch.parts, olds, strict=True)
-        ]
-        # Submitted and registered with no await in between: the in-flight order of each list
-        # is the order its writes reach storage, which commits them in that order.
-        pending = [s.submit(p.indices, p.values) for s, p in zip(states, batch.parts, strict=True)]
-        fut = asyncio.ensure_future(self._storage.append(changes))
-        # The request waits on its own future, so cancelling it never cancels the write's.
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(partial(self._settled, states, pending, waiter))
-        await waiter
+        states = [await self._lists.resolve(caller, p.list_id, p.list_field) for p in batch.parts]
+        for state, part in zip(states, batch.parts, strict=True):
+            _check_shape(state, part)  # refused before it queues
+        write = Write(caller.actor, batch.parts, states, asyncio.get_running_loop().create_future())
+        for state in states:
+            state.queue.append(write)
+        for state in states:
+            self._kick(state)
+        await write.waiter
         for part in batch.parts:
             self._count(part.values)
         return total
 
-    def _settled(
-        self,
-        states: Sequence[ListState],
-        pending: Sequence[Pending],
-        waiter: asyncio.Future[None],
-        fut: asyncio.Future[list[int]],
-    ) -> None:
-        now = self._clock()
-        error = StorageError("the write was cancelled") if fut.cancelled() else fut.exception()
-        if error is not None:
-            for state, p in zip(states, pending, strict=True):
-                state.failed_write(p, now)
-            if not waiter.done():
-                waiter.set_exception(error)
+    # -- batches ----------------------------------------------------------------------------
+
+    def _kick(self, state: ListState) -> None:
+        """Starts the list's next batch if none is being committed."""
+        if state.busy or not state.queue:
             return
-        for state, p, seq in zip(states, pending, fut.result(), strict=True):
-            state.committed_write(p, seq, now)
-        if not waiter.done():
-            waiter.set_result(None)
+        first: Write = state.queue[0]
+        if len(first.states) > 1:
+            if any(s.busy or s.queue[0] is not first for s in first.states):
+                return  # it goes when it heads every one of its lists' queues
+            for s in first.states:
+                s.queue.popleft()
+            writes = [first]
+        else:
+            writes, entries = [], 0
+            while state.queue and len(writes) < _BATCH_WRITES:
+                w = state.queue[0]
+                if len(w.states) > 1 or (writes and entries + w.size > self._limits.max_batch):
+                    break
+                writes.append(state.queue.popleft())
+                entries += w.size
+        involved = list(writes[0].states)
+        for s in involved:
+            s.busy = True
+        task = asyncio.create_task(self._commit(involved, writes))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _commit(self, states: list[ListState], writes: list[Write]) -> None:
+        try:
+            await self._commit_batch(states, writes)
+        except Exception as exc:  # never leave a request waiting
+            log.exception("a write batch failed")
+            for w in writes:
+                _fail(
+                    w,
+                    exc if isinstance(exc, ServiceError | StorageError) else StorageError(str(exc)),
+                )
+            for s in states:
+                s.reset_head()
+        finally:
+            for s in states:
+                s.busy = False
+            for s in states:
+                self._kick(s)
+
+    async def _commit_batch(self, states: list[ListState], writes: list[Write]) -> None:
+        accepted: list[Write] = []
+        for w in writes:
+            if w.waiter.done():  # its request went away before the batch formed
+                continue
+            try:
+                w.olds = [_check(s, p) for s, p in zip(w.states, w.parts, strict=True)]
+            except ServiceError as err:
+                _fail(w, err)
+                continue
+            for s, p in zip(w.states, w.parts, strict=True):
+                set_many(s.head, p.indices, p.values)
+            accepted.append(w)
+        if not accepted:
+            return
+        now = self._clock()
+        changes = [
+            NewChange(s.record.id, p.indices.tobytes(), old, p.values, now, w.actor)
+            for w in accepted
+            for s, p, old in zip(w.states, w.parts, w.olds, strict=True)
+        ]
+        expect = {s.record.id: s.last_seq for s in states}
+        try:
+            seqs = await self._storage.append(changes, expect)
+        except StaleWriteError:
+            for s in states:
+                s.reset_head()
+            tries = max(w.tries for w in accepted)
+            if tries:  # contended: let the other instances' batches through first
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * tries)))  # noqa: S311
+            for s in states:
+                await self.catch_up(s)
+            retry = [w for w in accepted if not w.waiter.done()]
+            for w in reversed(retry):
+                w.tries += 1
+                if w.tries > _RETRIES:
+                    _fail(w, UnavailableError("the list is too busy on other instances; retry"))
+                    continue
+                for s in w.states:
+                    s.queue.appendleft(w)
+            return
+        except StorageError as err:
+            for s in states:
+                s.reset_head()
+            for w in accepted:
+                _fail(w, err)
+            return
+        it = iter(seqs)
+        now = self._clock()
+        for w in accepted:
+            for s, p in zip(w.states, w.parts, strict=True):
+                s.apply(Pending(p.indices, p.values, next(it)), now, own=True)
+            if not w.waiter.done():
+                w.waiter.set_result(w.size)
 
     def _count(self, values: bytes) -> None:
         if len(values) == 1 or values.count(values[0]) == len(values):
@@ -121,16 +246,21 @@ class Entries:
         return child
 
 
-def _check(state: ListState, part: ListUpdate) -> bytes:
-    """Validates ``part`` against ``state``; the entries' current (head) values."""
+def _fail(w: Write, err: BaseException) -> None:
+    if not w.waiter.done():
+        w.waiter.set_exception(err)
+
+
+def _check_shape(state: ListState, part: ListUpdate) -> None:
+    """What does not depend on the entries' current values: index range, values that fit."""
     r = state.record
-    try:
-        old = get_many(state.head, part.indices)
-    except IndexOutOfRangeError:
-        k = next(k for k, i in enumerate(part.indices) if i >= r.size)
+    # Large batches have their indices checked by the native read of their old values.
+    small = len(part.indices) <= 64
+    k = next((k for k, i in enumerate(part.indices) if i >= r.size), None) if small else None
+    if k is not None:
         raise ValidationError(
             f"index {part.indices[k]} is outside [0, {r.size})", field=part.field_of(k, "idx")
-        ) from None
+        )
     top = 1 << r.bits
     if top < 256:
         bad = part.values.translate(None, bytes(range(top)))
@@ -140,6 +270,19 @@ def _check(state: ListState, part: ListUpdate) -> bytes:
                 f"status {part.values[k]} does not fit the list's {r.bits} bit(s) (0..{top - 1})",
                 field=part.field_of(k, "status"),
             )
+
+
+def _check(state: ListState, part: ListUpdate) -> bytes:
+    """Validates ``part`` against ``state``'s head (after :func:`_check_shape`); the entries'
+    current values."""
+    r = state.record
+    try:
+        old = get_many(state.head, part.indices)
+    except IndexOutOfRangeError:
+        k = next(k for k, i in enumerate(part.indices) if i >= r.size)
+        raise ValidationError(
+            f"index {part.indices[k]} is outside [0, {r.size})", field=part.field_of(k, "idx")
+        ) from None
     if r.final_invalid:
         _check_final(part, old)
     return old

@@ -54,6 +54,7 @@ class Lists:
         self._prefix = f"{settings.base_url}/statuslists/"
         self.by_id: dict[str, ListState] = {}
         self.by_issuer: dict[str, list[ListState]] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -71,6 +72,28 @@ class Lists:
         state = self.by_id.get(list_id)
         if state is None or state.record.issuer != caller.issuer:
             raise NotFoundError(f"no list {list_id!r} for issuer {caller.issuer!r}", field=fld)
+        return state
+
+    async def resolve(self, caller: ApiKey, list_id: str, fld: str | None = "list_id") -> ListState:
+        """:meth:`get`, and with several instances, a list another instance created that this
+        one has not heard of yet is loaded first."""
+        if list_id not in self.by_id and self._storage.shared:
+            await self.load(list_id)
+        return self.get(caller, list_id, fld)
+
+    async def load(self, list_id: str) -> ListState | None:
+        """Loads and registers a list created elsewhere (None if there is no such list)."""
+        lock = self._loading.setdefault(list_id, asyncio.Lock())
+        async with lock:
+            state = self.by_id.get(list_id)
+            if state is None:
+                loaded = await self._storage.load_list(list_id)
+                if loaded is not None:
+                    state = await asyncio.to_thread(self.restore, loaded)
+                    if list_id not in self.by_id:
+                        self.register(state)
+                    state = self.by_id[list_id]
+        self._loading.pop(list_id, None)
         return state
 
     def of_issuer(self, issuer: str) -> list[ListState]:

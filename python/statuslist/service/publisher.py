@@ -52,9 +52,14 @@ class Publisher:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.listeners: list[Listener] = []
+        self._announced = asyncio.Event()
         #: Lists that could not be signed (their issuer has no key), by list id: the reason.
         self.unsignable: dict[str, str] = {}
         self.last_error: str | None = None
+        #: Whether this instance published in its last round (always, with one instance).
+        self.leading = not storage.shared
+        #: Run before each round this instance leads (the follower's catch-up of the log).
+        self.before_round: Callable[[], Awaitable[None]] | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -68,6 +73,8 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if not self.leading:
+            return
         try:
             await self.publish(force_checkpoint=True)
         except Exception:
@@ -91,6 +98,8 @@ class Publisher:
     async def announce(self, published: Sequence[Published]) -> None:
         for listener in self.listeners:
             await listener(published)
+        self._announced.set()  # wakes whoever waits for tokens (publish_list elsewhere)
+        self._announced = asyncio.Event()
 
     # -- a round --------------------------------------------------------------------------------
 
@@ -102,15 +111,39 @@ class Publisher:
             if s.dirty or s.published is None or s.published.exp - now < refresh
         ]
 
-    async def publish_list(self, state: ListState) -> None:
-        """Publishes ``state`` now (e.g. a new list, before its uri is handed out)."""
-        state.dirty = True
-        await self.publish([state])
+    async def leads(self) -> bool:
+        """Whether this instance publishes (with several instances: holds the leader's lock)."""
+        if self._storage.shared:
+            self.leading = await self._storage.lead()
+        self._metrics.leading.set(1 if self.leading else 0)
+        return self.leading
+
+    async def publish_list(self, state: ListState, *, within: float = 5.0) -> None:
+        """Publishes ``state`` now (e.g. a new list, before its uri is handed out). On an
+        instance that does not lead, the leader is asked to, and this waits until the new tokens
+        have arrived (from the follower) or ``within`` seconds have passed."""
+        if await self.leads():
+            state.dirty = True
+            await self.publish([state])
+            return
+        before = state.published
+        await self._storage.request_publish(state.record.id)
+        deadline = time.monotonic() + within
+        while state.published is before:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._announced.wait(), left)
 
     async def publish(
         self, only: Sequence[ListState] | None = None, *, force_checkpoint: bool = False
     ) -> None:
+        if not await self.leads():
+            return
         async with self._lock:
+            if self.before_round is not None:
+                await self.before_round()
             t0 = time.perf_counter()
             due = list(only) if only is not None else self._due(self._clock())
             if due:

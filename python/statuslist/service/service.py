@@ -15,6 +15,7 @@ from statuslist.service.allocation import Allocator
 from statuslist.service.commands import NewList
 from statuslist.service.entries import Entries
 from statuslist.service.errors import UnavailableError
+from statuslist.service.follower import Follower
 from statuslist.service.keys import ApiKey, ApiKeys, IssuerKeys, bootstrap, require
 from statuslist.service.lists import Lists
 from statuslist.service.publisher import Listener, Publisher
@@ -55,6 +56,12 @@ class Service:
         self.allocator = Allocator(
             settings, storage, self.lists, self.metrics, self.publisher.publish_list
         )
+        self.follower = (
+            Follower(storage, self.lists, self.publisher, clock) if storage.shared else None
+        )
+        if self.follower is not None:
+            follower = self.follower
+            self.publisher.before_round = lambda: follower.sync(lists=True, tokens=False)
         self.started = False
         self.stopping = False
 
@@ -67,8 +74,12 @@ class Service:
         states = await asyncio.to_thread(lambda: [self.lists.restore(item) for item in loaded])
         for state in states:
             self.lists.register(state)
+        cursor = await self.storage.wait_changes(0, 0)  # the log as of opening, or later
+        version, stored = await self.storage.tokens_after(0)
+        if not self.storage.shared:
+            stored = await self.storage.load_tokens()
         by_list: dict[str, dict[str, StoredToken]] = {}
-        for token in await self.storage.load_tokens():
+        for token in stored:
             by_list.setdefault(token.list_id, {})[token.fmt] = token
         now = self.clock()
         published = []
@@ -86,12 +97,16 @@ class Service:
             if not known.dirty:
                 known.unpublished_since = None
         await self.publisher.announce(published)
+        if self.follower is not None:
+            self.follower.start(cursor, version)
         self.publisher.start()
         self.started = True
         log.info("loaded %d lists", len(self.lists.by_id))
 
     async def stop(self) -> None:
         self.stopping = True
+        if self.follower is not None:
+            await self.follower.stop()
         await self.publisher.stop()
 
     def not_ready(self) -> list[str]:
@@ -102,8 +117,13 @@ class Service:
         if self.stopping:
             reasons.append("stopping")
         reasons.extend(self.publisher.unsignable.values())
-        if self.publisher.last_error:
-            reasons.append(self.publisher.last_error)
+        for problem in (
+            self.storage.health(),
+            self.publisher.last_error,
+            self.follower.last_error if self.follower is not None else None,
+        ):
+            if problem:
+                reasons.append(problem)
         return reasons
 
     # -- operations that span parts -------------------------------------------------------------
@@ -116,10 +136,13 @@ class Service:
 
     async def publish_now(self, caller: ApiKey, list_id: str) -> Published:
         require(caller, "write")
-        state = self.lists.get(caller, list_id)
+        state = await self.lists.resolve(caller, list_id)
+        seen = state.last_seq
         await self.publisher.publish_list(state)
         if state.published is None or list_id in self.publisher.unsignable:
             raise UnavailableError("the list could not be signed; see the server log")
+        if self.storage.shared and not self.publisher.leading and state.published.seq < seen:
+            raise UnavailableError("no instance published the list in time; retry")
         return state.published
 
     async def historical(self, list_id: str, fmt: str, at: int) -> StoredToken | None:
@@ -139,7 +162,7 @@ async def running(
     the storage."""
     from statuslist.service.keys import load_issuer_keys
 
-    storage = open_storage(settings)
+    storage = open_storage(settings, server=True)
     await storage.open()
     try:
         service = Service(settings, storage, load_issuer_keys(settings), metrics=metrics)

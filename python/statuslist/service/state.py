@@ -2,9 +2,8 @@
 
 A :class:`ListState` has two native bitmaps: ``committed`` (every durable change, applied in log
 order once it committed: what readers, the publisher and checkpoints see) and ``head``
-(``committed`` plus the writes still in flight: what the next write is validated against, so a
-rule such as final INVALID holds while earlier writes are still committing). Both change only on
-the event loop.
+(``committed`` plus the batch being committed: what the writes of that batch are validated
+against one after the other). Both change only on the event loop.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from array import array
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from statuslist.codec import INVALID, SUSPENDED, VALID, StatusList
 from statuslist.service.permutation import IndexPermutation
@@ -74,18 +74,18 @@ class Published:
 
 @dataclass(slots=True)
 class Pending:
-    """A write of one list submitted to storage and not yet settled."""
+    """A committed change to apply: its entries, new values and log sequence number."""
 
     indices: array[int]
     new: bytes
     seq: int = 0
-    committed: bool = False
 
 
 class ListState:
     """One list in memory."""
 
     __slots__ = (
+        "busy",
         "checkpoint_seq",
         "checkpointed_at",
         "committed",
@@ -93,10 +93,10 @@ class ListState:
         "dirty",
         "dirty_pages",
         "head",
-        "in_flight",
         "last_seq",
         "perm",
         "published",
+        "queue",
         "record",
         "unpublished_since",
         "uri",
@@ -108,7 +108,8 @@ class ListState:
         self.head = StatusList.from_bytes(committed.to_bytes(), record.bits)
         self.uri = uri
         self.perm = IndexPermutation(record.perm_key, record.size)
-        self.in_flight: deque[Pending] = deque()
+        self.queue: deque[Any] = deque()  # writes waiting for their batch (entries.Write)
+        self.busy = False  # a batch of this list is being committed
         self.counter = 0  # allocation counter as last reserved by this instance
         self.last_seq = 0  # the last change applied to ``committed``
         self.checkpoint_seq = 0
@@ -122,30 +123,11 @@ class ListState:
     def capacity(self) -> int:
         return self.record.size - self.record.decoys
 
-    # -- the write pipeline (event loop only) ---------------------------------------------------
+    # -- the write pipeline (event loop only; see service/entries.py) --------------------------
 
-    def submit(self, indices: array[int], new: bytes) -> Pending:
-        """Registers a write about to be submitted to storage and applies it to ``head``."""
-        pending = Pending(indices, new)
-        self.in_flight.append(pending)
-        set_many(self.head, indices, new)
-        return pending
-
-    def committed_write(self, pending: Pending, seq: int, now: float) -> None:
-        """``pending`` is durable as ``seq``: applies it, and every committed write queued
-        before it, to ``committed`` in submission order (which is their commit order)."""
-        pending.seq, pending.committed = seq, True
-        while self.in_flight and self.in_flight[0].committed:
-            self.apply(self.in_flight.popleft(), now, own=True)
-
-    def failed_write(self, pending: Pending, now: float) -> None:
-        """``pending`` did not commit: ``head`` is rebuilt without it."""
-        self.in_flight.remove(pending)
+    def reset_head(self) -> None:
+        """``head`` back to ``committed`` (the batch in flight did not commit)."""
         self.head = StatusList.from_bytes(self.committed.to_bytes(), self.record.bits)
-        for p in self.in_flight:
-            set_many(self.head, p.indices, p.new)
-        while self.in_flight and self.in_flight[0].committed:
-            self.apply(self.in_flight.popleft(), now, own=True)
 
     def apply(self, change: Pending, now: float, *, own: bool = False) -> None:
         """A committed change into ``committed``: one of this instance's writes (already in

@@ -45,6 +45,7 @@ __all__ = [
     "ListRecord",
     "LoadedList",
     "NewChange",
+    "StaleWriteError",
     "Storage",
     "StorageError",
     "StoredToken",
@@ -53,6 +54,15 @@ __all__ = [
 
 #: The SQLite file in the data directory.
 DB_FILE = "statuslist.db"
+
+
+class StaleWriteError(StorageError):
+    """Another instance logged a change to these lists since the caller last looked."""
+
+    def __init__(self, list_ids: Sequence[str]) -> None:
+        super().__init__(f"lists changed elsewhere meanwhile: {', '.join(list_ids)}")
+        self.list_ids = tuple(list_ids)
+
 
 #: Bitmap page size in storage; equal to the encoder's chunk so a page maps to one chunk.
 PAGE_BYTES = CHUNK_BYTES
@@ -143,14 +153,24 @@ class Storage(Protocol):
     #: Transactions committed and writes carried by them (group commit shows as fewer commits).
     commits: int
     writes: int
+    #: True when other instances write to the same database (PostgreSQL): the service then
+    #: follows the log, checks ``expect`` on appends and publishes only while it leads.
+    shared: bool
 
     async def open(self) -> None: ...
     async def close(self) -> None:
         """Commits everything submitted, then closes. Idempotent."""
         ...
 
-    def append(self, changes: Sequence[NewChange]) -> Awaitable[list[int]]:
-        """Logs ``changes`` atomically; their sequence numbers (increasing in commit order)."""
+    def append(
+        self, changes: Sequence[NewChange], expect: Mapping[str, int] | None = None
+    ) -> Awaitable[list[int]]:
+        """Logs ``changes`` atomically; their sequence numbers (increasing in commit order).
+
+        ``expect`` maps list ids to the last sequence number the caller has seen logged for
+        them: if another writer logged a change to one of them since, nothing is written and
+        :class:`StaleWriteError` names the lists (the caller catches up and tries again). A
+        backend with a single writer may ignore it."""
         ...
 
     def insert_list(self, record: ListRecord, decoys: NewChange | None = None) -> Awaitable[int]:
@@ -188,17 +208,55 @@ class Storage(Protocol):
         seconds have passed (then it may still be ``after_seq``)."""
         ...
 
+    # -- several instances (``shared`` backends; a single-writer backend answers trivially) ----
 
-def open_storage(settings: Settings) -> Storage:
+    async def load_list(self, list_id: str) -> LoadedList | None:
+        """One list as :meth:`load_lists` loads it (a list another instance created)."""
+        ...
+
+    async def list_ids(self) -> list[str]: ...
+    async def tokens_after(self, version: int) -> tuple[int, list[StoredToken]]:
+        """Tokens stored after ``version`` (by any instance) and the version now reached."""
+        ...
+
+    async def lead(self) -> bool:
+        """Whether this instance may publish now (one instance at a time; another takes over
+        when the leader dies)."""
+        ...
+
+    async def wait_event(self, within: float) -> set[str]:
+        """Waits up to ``within`` seconds for another instance's news: ``changes``, ``lists``,
+        ``tokens`` or ``publish:<list id>`` (a request that the leader publish that list)."""
+        ...
+
+    async def request_publish(self, list_id: str) -> None:
+        """Asks the leading instance to publish ``list_id`` now."""
+        ...
+
+    def health(self) -> str | None:
+        """Why the database is unusable right now, or None."""
+        ...
+
+
+def open_storage(settings: Settings, *, server: bool = False) -> Storage:
     """The storage ``settings`` ask for, not yet opened: SQLite in the data directory unless
-    ``database_url`` names another database."""
+    ``database_url`` names another database. A ``server`` holds an embedded database alone (a
+    second server on it is refused)."""
     url = settings.database_url
     if url is None:
         from statuslist.storage.sqlite import SQLiteStorage
 
-        return SQLiteStorage(settings.data_dir / DB_FILE)
-    scheme = url.partition(":")[0]
+        return SQLiteStorage(settings.data_dir / DB_FILE, exclusive=server)
+    scheme = url.partition(":")[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        from statuslist.storage.postgres import PostgresStorage
+
+        return PostgresStorage(
+            url,
+            pool_size=settings.database_pool_size,
+            statement_timeout=settings.database_statement_timeout,
+        )
     raise ConfigError(
-        f"database_url: the {scheme!r} backend is not available in this build"
-        " (PostgreSQL support is tracked in issue #11); leave database_url unset for SQLite"
+        f"database_url: unknown scheme {scheme!r}: use postgresql://… or leave it unset for the "
+        "embedded SQLite database"
     )

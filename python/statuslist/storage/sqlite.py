@@ -11,12 +11,14 @@ use a second connection (WAL lets it read while the writer writes).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -202,8 +204,12 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
 class SQLiteStorage:
     """:class:`~statuslist.storage.Storage` on one SQLite file."""
 
-    def __init__(self, path: Path, *, max_group: int = 4096) -> None:
+    def __init__(self, path: Path, *, max_group: int = 4096, exclusive: bool = False) -> None:
         self.path = path
+        #: Held by a server (``exclusive``): a second server on the same file is refused, while
+        #: one-off commands (``apikey create``) may still open it alongside.
+        self._exclusive = exclusive
+        self._lock_fd: int | None = None
         self._max_group = max_group
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._writer: sqlite3.Connection | None = None
@@ -215,10 +221,34 @@ class SQLiteStorage:
         self._grown: asyncio.Event | None = None
         self.commits = 0  # fsyncs so far; group commit shows as commits < writes
         self.writes = 0
+        self.shared = False  # one process per database: nobody else writes
+
+    def _take_lock(self) -> None:
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StorageError(
+                f"{self.path} is in use by another statuslist serve (pid {holder}); one server "
+                "per data directory (several instances share a PostgreSQL database instead)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _drop_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
 
     async def open(self) -> None:
         def setup() -> int:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._exclusive:
+                self._take_lock()
             conn = _connect(self.path)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -235,6 +265,7 @@ class SQLiteStorage:
         try:
             self._last_seq = await asyncio.to_thread(setup)
         except sqlite3.Error as exc:
+            self._drop_lock()
             raise StorageError(f"cannot open {self.path}: {exc}") from None
         self._loop = asyncio.get_running_loop()
         self._grown = asyncio.Event()
@@ -252,10 +283,14 @@ class SQLiteStorage:
             if conn is not None:
                 conn.close()
         self._writer = self._reader = None
+        self._drop_lock()
 
     # -- writes: submitted when called, settled on the caller's loop once committed -----------
 
-    def append(self, changes: Sequence[NewChange]) -> Awaitable[list[int]]:
+    def append(
+        self, changes: Sequence[NewChange], expect: Mapping[str, int] | None = None
+    ) -> Awaitable[list[int]]:
+        # ``expect`` holds by construction: this process is the database's only writer.
         return self._submit(_append, changes)
 
     def insert_list(self, record: ListRecord, decoys: NewChange | None = None) -> Awaitable[int]:
@@ -474,3 +509,27 @@ class SQLiteStorage:
                 )
             ]
         )
+
+    # -- several instances: with one process there is nobody to follow -------------------------
+
+    async def load_list(self, list_id: str) -> LoadedList | None:
+        return next((x for x in await self.load_lists() if x.record.id == list_id), None)
+
+    async def list_ids(self) -> list[str]:
+        return await self._read(lambda conn: [r[0] for r in conn.execute("SELECT id FROM lists")])
+
+    async def tokens_after(self, version: int) -> tuple[int, list[StoredToken]]:
+        return version, []
+
+    async def lead(self) -> bool:
+        return True
+
+    async def wait_event(self, within: float) -> set[str]:
+        await asyncio.sleep(within)
+        return set()
+
+    async def request_publish(self, list_id: str) -> None:
+        return None
+
+    def health(self) -> str | None:
+        return None if self._thread is not None else "storage is closed"

@@ -77,7 +77,10 @@ async def list_lists(request: web.Request) -> web.Response:
 
 
 async def show_list(request: web.Request) -> web.Response:
-    state = request.app[RUNTIME].service.lists.get(request[CALLER], request.match_info["list_id"])
+    svc = request.app[RUNTIME].service
+    state = await svc.lists.resolve(request[CALLER], request.match_info["list_id"])
+    if svc.storage.shared:
+        await svc.entries.catch_up(state)
     return _json(_describe(request, state))
 
 
@@ -90,14 +93,14 @@ async def allocate(request: web.Request) -> web.Response:
 async def get_entry(request: web.Request) -> web.Response:
     idx = commands.path_index(request.match_info["idx"])
     svc: Service = request.app[RUNTIME].service
-    _, value = svc.entries.get(request[CALLER], request.match_info["list_id"], idx)
+    _, value = await svc.entries.get(request[CALLER], request.match_info["list_id"], idx)
     return _json({"idx": idx, "status": value, "name": status_name(value)})
 
 
 async def put_entry(request: web.Request) -> web.Response:
     svc: Service = request.app[RUNTIME].service
     list_id = request.match_info["list_id"]
-    svc.lists.get(request[CALLER], list_id)  # 404 before the body is read
+    await svc.lists.resolve(request[CALLER], list_id)  # 404 before the body is read
     idx = commands.path_index(request.match_info["idx"])
     batch = commands.single(list_id, idx, await commands.read_json(request))
     await svc.entries.update(request[CALLER], batch)
@@ -108,7 +111,7 @@ async def put_entry(request: web.Request) -> web.Response:
 async def patch_entries(request: web.Request) -> web.Response:
     svc: Service = request.app[RUNTIME].service
     list_id = request.match_info["list_id"]
-    svc.lists.get(request[CALLER], list_id)  # 404 before the body is read
+    await svc.lists.resolve(request[CALLER], list_id)  # 404 before the body is read
     if request.content_type == "application/octet-stream":
         batch = commands.batch_binary(list_id, await request.read(), request.query)
     else:

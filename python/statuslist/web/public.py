@@ -182,6 +182,8 @@ async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     reasons = rt.service.not_ready() if rt.started else ["starting"]
     doc: dict[str, Any] = {"status": "ready" if not reasons else "not ready"}
+    if rt.started:
+        doc["publishing"] = rt.service.publisher.leading
     if reasons:
         doc["reasons"] = reasons
     return web.json_response(doc, status=503 if reasons else 200, headers=_INSTANCE)

@@ -1,0 +1,36 @@
+"""SQLite is one process's: a second ``statuslist serve`` on the same data directory is refused
+with a clear message, while one-off commands still open the database; after ``kill -9`` of the
+server the data directory is free again."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ServerProcess, free_port
+
+
+def test_a_second_server_on_one_data_directory_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = ServerProcess(data).start()
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "statuslist", "serve", "--data", str(data), "--port",
+             str(free_port())],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert second.returncode == 2, second.stderr
+        assert "in use by another statuslist serve" in second.stderr
+        assert f"pid {first.proc.pid}" in second.stderr  # type: ignore[union-attr]
+        assert "Traceback" not in second.stderr
+        made = subprocess.run(
+            [sys.executable, "-m", "statuslist", "apikey", "create", "--data", str(data)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0 and made.stdout.startswith("sl_"), made.stderr
+        assert first.request("GET", "/readyz")[0] == 200
+    finally:
+        first.kill()
+    again = ServerProcess(data).start()  # the lock died with the process
+    again.stop()

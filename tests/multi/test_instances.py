@@ -1,0 +1,143 @@
+"""Three instances on one PostgreSQL database behind one public URL: any instance takes any
+request, writes are linearisable per list across instances, allocation never repeats, every
+instance serves the same bytes and ETag, and a change shows on every instance shortly after."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import time
+
+from tests.multi.conftest import PUBLISH_INTERVAL, Cluster, token_status
+
+JWT = {"Accept": "application/statuslist+jwt", "Accept-Encoding": "identity"}
+
+
+def _token(node: object, list_id: str) -> tuple[int, str, bytes]:
+    status, headers, body = node.request("GET", f"/statuslists/{list_id}", headers=JWT)  # type: ignore[attr-defined]
+    return status, headers.get("ETag", ""), body
+
+
+def test_any_instance_takes_any_request(cluster: Cluster) -> None:
+    a, b, c = cluster.nodes
+    lst = cluster.api(a, "POST", "/v1/lists", {"bits": 1, "size": 4096})
+    assert lst["uri"] == f"{cluster.public}/statuslists/{lst['id']}"
+    # Right after the 201 from a, b and c know the list and serve its token.
+    assert cluster.api(b, "GET", f"/v1/lists/{lst['id']}")["id"] == lst["id"]
+    assert _token(c, lst["id"])[0] == 200
+    cluster.api(b, "PUT", f"/v1/lists/{lst['id']}/entries/7", {"status": "INVALID"})
+    # A read on any instance after the 2xx shows the write.
+    for node in (a, b, c):
+        assert cluster.api(node, "GET", f"/v1/lists/{lst['id']}/entries/7")["status"] == 1
+    assert cluster.api(c, "GET", f"/v1/lists/{lst['id']}")["counts"] == {
+        "VALID": 4095,
+        "INVALID": 1,
+    }
+
+
+def test_every_instance_serves_the_same_bytes_and_etag(cluster: Cluster) -> None:
+    a, b, c = cluster.nodes
+    lst = cluster.api(c, "POST", "/v1/lists", {"bits": 1, "size": 4096})
+    cluster.api(a, "PATCH", f"/v1/lists/{lst['id']}/entries", {"indices": [1, 2, 3], "status": 1})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        seen = [_token(n, lst["id"]) for n in (a, b, c)]
+        if all(s == 200 and token_status(body, 3) == 1 for s, _, body in seen):
+            break
+        time.sleep(0.05)
+    seen = [_token(n, lst["id"]) for n in (a, b, c)]
+    assert {etag for _, etag, _ in seen} == {seen[0][1]}, "one ETag on every instance"
+    assert {body for _, _, body in seen} == {seen[0][2]}, "the same bytes on every instance"
+    # Conditional requests validate across instances (a CDN may ask any origin).
+    status, _, _ = b.request(
+        "GET", f"/statuslists/{lst['id']}", headers={**JWT, "If-None-Match": seen[0][1]}
+    )
+    assert status == 304
+
+
+def test_final_invalid_holds_across_instances(cluster: Cluster) -> None:
+    a, b, c = cluster.nodes
+    lst = cluster.api(a, "POST", "/v1/lists", {"bits": 2, "size": 1024, "final_invalid": True})
+    path = f"/v1/lists/{lst['id']}/entries"
+    for i in range(20):  # revoked on one instance, un-revoked on another: 409 every time
+        cluster.api(a, "PUT", f"{path}/{i}", {"status": "INVALID"})
+        status, _, body = cluster.call(b if i % 2 else c, "PUT", f"{path}/{i}", {"status": "VALID"})
+        assert status == 409, body
+
+    # Racing: every instance at once, revoking and un-revoking the same entries.
+    def hammer(k: int) -> list[int]:
+        node = cluster.nodes[k % 3]
+        status = "INVALID" if k % 2 == 0 else "SUSPENDED"
+        out = []
+        for j in range(20):
+            code, _, body = cluster.call(node, "PUT", f"{path}/{100 + j}", {"status": status})
+            assert code in (200, 409), body
+            out.append(code)
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        codes = list(itertools.chain.from_iterable(pool.map(hammer, range(6))))
+    assert set(codes) <= {200, 409}, codes
+    # The log of every entry never leaves INVALID once it got there.
+    changes = cluster.api(a, "GET", f"/v1/lists/{lst['id']}/entries/100")
+    assert changes["status"] in (1, 2)
+    final = [cluster.api(c, "GET", f"{path}/{100 + j}")["status"] for j in range(20)]
+    for j, value in enumerate(final):
+        others = {cluster.api(n, "GET", f"{path}/{100 + j}")["status"] for n in (a, b)}
+        assert others == {value}, "every instance reads the same committed value"
+
+
+def test_concurrent_writes_through_every_instance_are_all_kept(cluster: Cluster) -> None:
+    lst = cluster.api(cluster.nodes[0], "POST", "/v1/lists", {"bits": 1, "size": 8192})
+    path = f"/v1/lists/{lst['id']}/entries"
+
+    def writer(k: int) -> int:
+        node = cluster.nodes[k % 3]
+        for j in range(40):
+            status, _, body = cluster.call(node, "PUT", f"{path}/{k * 40 + j}", {"status": 1})
+            assert status == 200, body
+        return k
+
+    with concurrent.futures.ThreadPoolExecutor(9) as pool:
+        list(pool.map(writer, range(9)))
+    for node in cluster.nodes:
+        assert cluster.api(node, "GET", f"/v1/lists/{lst['id']}")["counts"]["INVALID"] == 360
+
+
+def test_allocation_never_repeats_across_instances(cluster: Cluster) -> None:
+    def allocate(k: int) -> list[tuple[str, int]]:
+        node = cluster.nodes[k % 3]
+        got = cluster.api(node, "POST", "/v1/allocations", {"count": 250})
+        return [(e["status_list"]["uri"], e["status_list"]["idx"]) for e in got]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        entries = list(itertools.chain.from_iterable(pool.map(allocate, range(12))))
+    assert len(entries) == len(set(entries)) == 3000
+
+
+def test_a_change_shows_on_another_instance_soon(cluster: Cluster) -> None:
+    a, b, _ = cluster.nodes
+    lst = cluster.api(a, "POST", "/v1/lists", {"bits": 1, "size": 4096})
+    lags = []
+    for i in range(10):
+        cluster.api(a, "PUT", f"/v1/lists/{lst['id']}/entries/{i}", {"status": 1})
+        acked = time.monotonic()
+        while True:
+            status, _, body = _token(b, lst["id"])
+            if status == 200 and token_status(body, i) == 1:
+                break
+            assert time.monotonic() - acked < 10, f"entry {i} never showed on another instance"
+            time.sleep(0.01)
+        lags.append(time.monotonic() - acked)
+    # Function, not performance (the benchmark measures the p99): well within a few intervals.
+    assert max(lags) < PUBLISH_INTERVAL + 3, lags
+
+
+def test_readyz_names_the_publisher(cluster: Cluster) -> None:
+    leaders = []
+    for node in cluster.nodes:
+        status, _, body = node.request("GET", "/readyz")
+        assert status == 200, body
+        leaders.append(json.loads(body)["publishing"])
+    assert leaders.count(True) == 1
