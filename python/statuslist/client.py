@@ -208,7 +208,7 @@ class StatusListClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_redirects = max_redirects
         self._min_ttl, self._max_ttl, self._leeway = min_ttl, max_ttl, leeway
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()  # (uri, fetched)
         self._cache_size = cache_size
         self._session = session
         self._own_session = session is None
@@ -251,9 +251,14 @@ class StatusListClient:
             from_cache=from_cache,
         )
 
-    async def status_list(self, uri: str) -> VerifiedStatusList:
-        """The validated, decoded list at ``uri`` (same checks and cache as :meth:`status`)."""
-        entry, from_cache = await self._list(uri)
+    async def status_list(self, uri: str, *, location: str | None = None) -> VerifiedStatusList:
+        """The validated, decoded list at ``uri`` (same checks and cache as :meth:`status`).
+
+        ``location``: GET the token there instead (one instance of a service that runs several
+        behind ``uri``'s host, as the load tester probes them); the token is still held to
+        ``uri`` (its ``sub`` must be ``uri``), and is cached per (``uri``, ``location``), since
+        each location answers with its own ETag."""
+        entry, from_cache = await self._list(uri, location)
         return VerifiedStatusList(
             uri=uri,
             status_list=entry.status_list,
@@ -264,21 +269,23 @@ class StatusListClient:
             from_cache=from_cache,
         )
 
-    async def _list(self, uri: str) -> tuple[_Entry, bool]:
+    async def _list(self, uri: str, location: str | None = None) -> tuple[_Entry, bool]:
         now = self._clock()
-        cached = self._cache.get(uri)
+        where = location or uri
+        key = (uri, where)
+        cached = self._cache.get(key)
         if cached is not None and now < cached.fresh_until:
-            self._cache.move_to_end(uri)
+            self._cache.move_to_end(key)
             return cached, True
         etag = cached.etag if cached is not None and now < cached.exp else None
-        status, body, ctype, new_etag = await self._fetch(uri, etag)
+        status, body, ctype, new_etag = await self._fetch(where, etag)
         if status == 304 and cached is not None and etag is not None:
             cached.fresh_until = self._fresh_until(now, cached.ttl, cached.exp)
-            self._cache.move_to_end(uri)
+            self._cache.move_to_end(key)
             return cached, True
         entry = await self._validate(uri, body, ctype, new_etag, now)
-        self._cache[uri] = entry
-        self._cache.move_to_end(uri)
+        self._cache[key] = entry
+        self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return entry, False

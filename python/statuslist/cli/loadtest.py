@@ -17,13 +17,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "loadtest",
         help="load a running server (or a spawned one) and report throughput, latency, lag",
         description="Creates lists, allocates, revokes (single PUT and batch PATCH) and fetches "
-        "tokens concurrently against --url (or a fresh local server with --spawn); reports "
+        "tokens concurrently against --url (or a fresh local server with --spawn); several "
+        "--url values are instances of one deployment, loaded in turn; reports "
         "throughput, latency p50/p90/p99/max, errors by status code, bytes and publish lag. "
         "Counts accept 200k, 10M, 1e6. It creates lists on the server and revokes only entries "
         "it allocated itself.",
     )
     target = lt.add_argument_group("target")
-    target.add_argument("--url", default=None, help="base URL of a running statuslist server")
+    target.add_argument(
+        "--url",
+        action="append",
+        default=None,
+        help="base URL of a running statuslist server; repeat it or separate URLs by commas "
+        "for several instances of one deployment (one database, one public URL)",
+    )
     target.add_argument(
         "--api-key", default=None, help="write-scoped bearer key (default: $STATUSLIST_API_KEY)"
     )
@@ -94,9 +101,11 @@ def _count(text: str) -> int:
 def _loadtest(args: argparse.Namespace) -> int:
     from statuslist.loadtest import Scenario, execute
 
+    # Repeated --url values are joined: the Scenario splits (and checks) both forms alike.
+    url = ",".join(args.url) if args.url else None
     sc = Scenario(
-        url=args.url,
-        api_key=args.api_key or (os.environ.get("STATUSLIST_API_KEY") if args.url else None),
+        url=url,
+        api_key=args.api_key or (os.environ.get("STATUSLIST_API_KEY") if url else None),
         spawn=args.spawn,
         fetch_url=args.fetch_url,
         lists=args.lists,

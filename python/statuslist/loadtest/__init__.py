@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,15 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 def run(
     sc: Scenario,
-    base_url: str,
+    base_url: str | Sequence[str],
     api_key: str,
     *,
     progress: Callable[[Runner], None] | None = None,
     server_peak_rss: Callable[[], int | None] | None = None,
     spawned: bool = False,
 ) -> dict[str, Any]:
-    """One run against a server that is already up; returns the report."""
+    """One run against a server that is already up (or several instances of one deployment:
+    a sequence of base URLs); returns the report."""
     runner = Runner(
         sc,
         base_url,
@@ -69,9 +70,9 @@ def execute(sc: Scenario, *, json_path: Path | None, show_progress: bool, keep_d
                     spawned=True,
                 )
         else:
-            if sc.url is None or sc.api_key is None:  # pragma: no cover - Scenario checks
+            if not sc.urls or sc.api_key is None:  # pragma: no cover - Scenario checks
                 raise ValueError("--url and --api-key are required without --spawn")
-            report = run(sc, sc.url, sc.api_key, progress=progress)
+            report = run(sc, sc.urls, sc.api_key, progress=progress)
     finally:
         if progress is not None:
             progress.close()

@@ -70,48 +70,36 @@ def _scenario_line(sc: dict[str, Any]) -> str:
     )
 
 
-def render_table(report: dict[str, Any]) -> str:
-    """The summary a person reads: scenario, one row per operation, publish lag, errors, server."""
-    server = report["server"]
-    lines = [
-        f"statuslist loadtest: statuslist {server['version']} at {server['url']}"
-        + (" (spawned)" if server["spawned"] else ""),
-        "scenario: " + _scenario_line(report["scenario"]),
-        f"window: {report['window_seconds']:.1f} s; revoked {report['revoked']:,} of "
-        f"{report['scenario']['revocations']:,} entries, "
-        f"{report['fetched']:,} fetches",
-        "",
+def _table(rows: list[list[str]], aligns: list[str]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(aligns))]
+    return [
+        "  ".join(
+            f"{cell:{align}{w}}" for cell, align, w in zip(r, aligns, widths, strict=True)
+        ).rstrip()
+        for r in rows
     ]
-    rows = [[c for c, _ in _COLUMNS]]
-    rows += [_row(name, op) for name, op in report["operations"].items()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    for r in rows:
-        cells = [
-            f"{cell:{align}{w}}" for cell, (_, align), w in zip(r, _COLUMNS, widths, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lag = report["publish_lag"]
-    lines.append("")
-    if lag["measured"]:
-        lines.append(
-            f"publish lag: {lag['measured']} of {lag['requested']} samples "
-            f"(SDK poll every {lag['poll_interval_ms']:g} ms): p50 {_ms(lag['p50_ms'])} ms, "
-            f"p90 {_ms(lag['p90_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, "
-            f"max {_ms(lag['max_ms'])} ms"
-            + (f"; {lag['timed_out']} never seen" if lag["timed_out"] else "")
-        )
-    else:
-        lines.append(
-            f"publish lag: not measured ({lag['timed_out']} samples never seen)"
-            if lag["timed_out"]
-            else "publish lag: not measured (no revocation acknowledged, or --lag-samples 0)"
-        )
-    failing = []
-    for name, op in report["operations"].items():
-        for cause, n in op["errors_by_cause"].items():
-            example = op["error_examples"].get(cause)
-            failing.append(f"  {name}: {cause} x {n:,}" + (f" ({example})" if example else ""))
-    lines.append("errors:" + ("\n" + "\n".join(failing) if failing else " none"))
+
+
+#: Columns of the per-instance table: requests of the operations whose names start so.
+_KINDS = ("create", "allocate", "revoke", "fetch", "lag probe")
+
+
+def _instances_table(per_instance: list[dict[str, Any]]) -> list[str]:
+    """Requests (and errors) per instance, in all and per kind of operation: whether the load
+    was spread as the round-robin promises, and where the errors came from."""
+    rows = [["instance", "requests", "errors", *_KINDS]]
+    for entry in per_instance:
+        ops = entry["operations"]
+        cells = []
+        for prefix in _KINDS:
+            n = sum(o["requests"] for name, o in ops.items() if name.startswith(prefix))
+            cells.append(f"{n:,}")
+        label = entry["url"] + (" (--fetch-url)" if entry.get("role") == "fetch-url" else "")
+        rows.append([label, f"{entry['requests']:,}", f"{entry['errors']:,}", *cells])
+    return _table(rows, ["<"] + [">"] * (len(rows[0]) - 1))
+
+
+def _server_parts(server: dict[str, Any]) -> str:
     parts = []
     if server.get("rss_bytes_end") is not None:
         parts.append(
@@ -129,7 +117,68 @@ def render_table(report: dict[str, Any]) -> str:
         parts.append(
             f"{server['publish_rounds']:,} publish rounds taking {server['publish_seconds']:.1f} s"
         )
-    lines.append("server: " + ("; ".join(parts) if parts else "no /metrics figures"))
+    return "; ".join(parts) if parts else "no /metrics figures"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """The summary a person reads: scenario, one row per operation, publish lag, errors, server;
+    with several instances, also one row per instance and each instance's server figures."""
+    server = report["server"]
+    instances = [e for e in report.get("per_instance", []) if e.get("role") == "instance"]
+    several = len(instances) > 1
+    where = (
+        ", ".join(e["url"] for e in instances) + f" ({len(instances)} instances)"
+        if several
+        else server["url"]
+    )
+    lines = [
+        f"statuslist loadtest: statuslist {server['version']} at {where}"
+        + (" (spawned)" if server["spawned"] else ""),
+        "scenario: " + _scenario_line(report["scenario"]),
+        f"window: {report['window_seconds']:.1f} s; revoked {report['revoked']:,} of "
+        f"{report['scenario']['revocations']:,} entries, "
+        f"{report['fetched']:,} fetches",
+        "",
+    ]
+    rows = [[c for c, _ in _COLUMNS]]
+    rows += [_row(name, op) for name, op in report["operations"].items()]
+    lines += _table(rows, [align for _, align in _COLUMNS])
+    if several:  # with one URL the table is as it always was
+        lines.append("")
+        lines += _instances_table(report["per_instance"])
+    lag = report["publish_lag"]
+    lines.append("")
+    if lag["measured"]:
+        lines.append(
+            # Probed on another instance than the one that acknowledged (not via a CDN).
+            (
+                "cross-instance publish lag"
+                if several and report["scenario"].get("fetch_url") is None
+                else "publish lag"
+            )
+            + f": {lag['measured']} of {lag['requested']} samples "
+            f"(SDK poll every {lag['poll_interval_ms']:g} ms): p50 {_ms(lag['p50_ms'])} ms, "
+            f"p90 {_ms(lag['p90_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, "
+            f"max {_ms(lag['max_ms'])} ms"
+            + (f"; {lag['timed_out']} never seen" if lag["timed_out"] else "")
+        )
+    else:
+        lines.append(
+            f"publish lag: not measured ({lag['timed_out']} samples never seen)"
+            if lag["timed_out"]
+            else "publish lag: not measured (no revocation acknowledged, or --lag-samples 0)"
+        )
+    failing = []
+    for name, op in report["operations"].items():
+        for cause, n in op["errors_by_cause"].items():
+            example = op["error_examples"].get(cause)
+            failing.append(f"  {name}: {cause} x {n:,}" + (f" ({example})" if example else ""))
+    lines.append("errors:" + ("\n" + "\n".join(failing) if failing else " none"))
+    if several:
+        for entry in instances:
+            lines.append(f"server {entry['url']}: " + _server_parts(entry["server"]))
+    else:
+        lines.append("server: " + _server_parts(server))
     lines.append(f"client: CPU {report['client']['cpu_seconds']:.1f} s (this process)")
     return "\n".join(lines)
 

@@ -2,7 +2,9 @@
 
 One run, in order:
 
-1. ``GET /healthz`` (the server's version) and ``GET /metrics`` (its RSS and CPU, when exposed);
+1. ``GET /healthz`` (the server's version) and ``GET /metrics`` (its RSS and CPU, when exposed)
+   of every instance, and, with several, ``GET /openapi.json`` (the public base URL each reports:
+   they must agree, being one deployment);
 2. ``POST /v1/lists`` for each list (setup: timed, outside the measured window);
 3. the measured window of ``duration`` seconds, in which run concurrently
    - the writers: ``POST /v1/allocations`` in batches, then revocations as single-entry ``PUT``
@@ -15,7 +17,11 @@ One run, in order:
    ``fetches`` when given); in-flight requests finish; acknowledged lag samples get up to
    ``lag_timeout`` to show up.
 
-Only the given base URL is contacted: token URIs outside it are refused, redirects are not
+Several base URLs are instances of one deployment: every kind of request goes to them in turn
+(:class:`~statuslist.loadtest.targets.RoundRobin`), token URIs are fetched from the instance whose
+turn it is, and a lag sample written through one instance is probed on the next, so the figure
+is the cross-instance lag. Only the given URLs (and ``--fetch-url``) are contacted: token URIs
+outside them are refused (:class:`~statuslist.loadtest.targets.Targets`), redirects are not
 followed. The lists it creates stay on the server (there is no delete in the API); it only ever
 revokes entries it allocated itself.
 """
@@ -32,7 +38,7 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +49,7 @@ from statuslist.client import StatusListClient
 from statuslist.exceptions import LoadtestError, StatusListError
 from statuslist.loadtest.scenario import Scenario
 from statuslist.loadtest.stats import OpStats, percentile
+from statuslist.loadtest.targets import RoundRobin, Tally, Targets
 
 __all__ = ["LoadtestError", "Runner"]
 
@@ -55,16 +62,22 @@ MEDIA = {"jwt": "application/statuslist+jwt", "cwt": "application/statuslist+cwt
 class _List:
     id: str
     uri: str
+    created_via: str = ""
+    # (URL to GET, base URL contacted) on each instance, by instance number
+    locations: list[tuple[str, str]] = field(default_factory=list)
     allocated: array[int] = field(default_factory=lambda: array("Q"))
 
 
 @dataclass(slots=True)
 class _Sample:
     list_no: int
-    uri: str
+    uri: str  # the token's own URI (its sub)
     idx: int
     acked: float  # perf_counter at the 2xx
     acked_wall: float
+    written_via: str = ""  # the instance that acknowledged the revocation
+    location: str = ""  # where it is probed (another instance when there are several)
+    probed_via: str = ""
     seen: float | None = None
     token_iat: int | None = None
 
@@ -93,12 +106,15 @@ class _LagProber:
         self._finish = threading.Event()
         self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._main, name="lag-prober", daemon=True)
-        self._uris: list[str] = []
+        self._warm: list[tuple[str, str, str]] = []
         self.started = False
         self.failure: BaseException | None = None
+        # Probes per contacted base URL; written by the prober's thread only, read after it ends.
+        self.tally = Tally()
 
-    def start(self, uris: list[str]) -> None:
-        self._uris = uris
+    def start(self, warm: list[tuple[str, str, str]]) -> None:
+        """Starts the thread; it first probes each (token URI, location, base URL) once."""
+        self._warm = warm
         self.started = True
         self._thread.start()
 
@@ -124,7 +140,7 @@ class _LagProber:
     async def _loop(self) -> None:
         sc = self.sc
         timeout = aiohttp.ClientTimeout(total=sc.timeout)
-        pending: dict[str, list[_Sample]] = {}
+        pending: dict[tuple[str, str, str], list[_Sample]] = {}
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
             StatusListClient(
@@ -138,23 +154,23 @@ class _LagProber:
                 session=session,
             ) as sdk,
         ):
-            for uri in self._uris:  # warm: later polls of an unchanged token are 304s
-                await self._probe(sdk, uri)
+            for uri, location, via in self._warm:  # later polls of an unchanged token: 304s
+                await self._probe(sdk, uri, location, via)
             while True:
                 while True:
                     try:
                         s = self.inbox.get_nowait()
                     except queue.Empty:
                         break
-                    pending.setdefault(s.uri, []).append(s)
+                    pending.setdefault((s.uri, s.location, s.probed_via), []).append(s)
                 if self._abandoned.is_set():
                     return
                 if not any(pending.values()) and self._finish.is_set() and self.inbox.empty():
                     return
-                for uri, waiting in pending.items():
+                for (uri, location, via), waiting in pending.items():
                     if not waiting:
                         continue
-                    verified = await self._probe(sdk, uri)
+                    verified = await self._probe(sdk, uri, location, via)
                     now = time.perf_counter()
                     still: list[_Sample] = []
                     for s in waiting:
@@ -166,33 +182,38 @@ class _LagProber:
                             self.timeouts.append(s)
                         else:
                             still.append(s)
-                    pending[uri] = still
+                    pending[(uri, location, via)] = still
                 await asyncio.sleep(self.sc.lag_poll)
 
-    async def _probe(self, sdk: StatusListClient, uri: str) -> Any:
+    async def _probe(self, sdk: StatusListClient, uri: str, location: str, via: str) -> Any:
+        """One SDK poll of ``uri``'s token as ``location`` serves it (the token is still held
+        to ``uri``: its ``sub`` is checked against it)."""
         t0 = time.perf_counter()
         self.op.started(t0)
         try:
-            verified = await sdk.status_list(uri)
+            verified = await sdk.status_list(uri, location=None if location == uri else location)
         except StatusListError as exc:
             self.op.finished(time.perf_counter())
             self.op.failure(type(exc).__name__, str(exc))
+            self.tally.add(via, self.op.name, error=True)
             return None
         t1 = time.perf_counter()
         self.op.finished(t1)
         self.op.success(t1 - t0)
+        self.tally.add(via, self.op.name, error=False)
         if verified.from_cache:
             self.op.not_modified += 1
         return verified
 
 
 class Runner:
-    """One load test against ``base_url``; :meth:`run` returns the report as a dict."""
+    """One load test against ``base_url``, or the instances of one deployment given as several
+    base URLs; :meth:`run` returns the report as a dict."""
 
     def __init__(
         self,
         sc: Scenario,
-        base_url: str,
+        base_url: str | Sequence[str],
         api_key: str,
         *,
         progress: Callable[[Runner], None] | None = None,
@@ -200,8 +221,13 @@ class Runner:
         spawned: bool = False,
     ) -> None:
         self.sc = sc
-        self.base = base_url.rstrip("/")
-        self.fetch_base = (sc.fetch_url or base_url).rstrip("/")
+        self.targets = Targets(
+            [base_url] if isinstance(base_url, str) else base_url, fetch_url=sc.fetch_url
+        )
+        self.instances = self.targets.instances
+        self.base = self.instances[0]  # setup requests that need only one instance go here
+        self.tally = Tally()
+        self._turns = RoundRobin(len(self.instances))  # the writers' (one generator at a time)
         self.auth = {"Authorization": f"Bearer {api_key}"}
         self.progress = progress
         self.server_peak_rss = server_peak_rss
@@ -216,7 +242,7 @@ class Runner:
         self.stopping = asyncio.Event()
         self.prober: _LagProber | None = None
         self.server: dict[str, Any] = {}
-        self._rss_peak_seen: int | None = None
+        self._rss_peak_seen: list[int | None] = [None] * len(self.instances)
         self._fetch_issued = 0
         self._all_fetched = asyncio.Event()
 
@@ -235,13 +261,15 @@ class Runner:
         method: str,
         url: str,
         *,
+        via: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (200, 201, 204),
         entries: int = 0,
     ) -> tuple[int | None, bytes, Mapping[str, str] | None]:
-        """One request; a non-``ok`` status or a transport failure counts as an error of ``op``.
-        Returns (status or None, body, headers)."""
+        """One request to ``url`` (under the base URL ``via``, where the per-instance counts go);
+        a non-``ok`` status or a transport failure counts as an error of ``op``. Returns
+        (status or None, body, headers)."""
         t0 = time.perf_counter()
         op.started(t0)
         try:
@@ -253,10 +281,12 @@ class Runner:
         except TimeoutError:
             op.finished(time.perf_counter())
             op.failure("timeout")
+            self.tally.add(via, op.name, error=True)
             return None, b"", None
         except aiohttp.ClientError as exc:
             op.finished(time.perf_counter())
             op.failure(type(exc).__name__, str(exc))
+            self.tally.add(via, op.name, error=True)
             return None, str(exc).encode(), None
         t1 = time.perf_counter()
         op.finished(t1)
@@ -266,6 +296,7 @@ class Runner:
             op.success(t1 - t0, entries=entries)
         else:
             op.failure(f"HTTP {status}", _detail(data))
+        self.tally.add(via, op.name, error=status not in ok)
         return status, data, resp_headers
 
     def _json(self, doc: Any) -> bytes:
@@ -294,15 +325,21 @@ class Runner:
                 connector=fetch_conn, timeout=timeout, auto_decompress=False
             ) as fetch,
         ):
-            version = await self._health(api)
-            before = await self._server_metrics(api)
+            versions = [await self._health(api, base) for base in self.instances]
+            if len(self.instances) > 1 and sc.fetch_url is None:
+                self.targets.public_base = await self._public_base(api)
+            before = [await self._server_metrics(api, base) for base in self.instances]
             await self._create_lists(api)
+            # The instances share their keys (one deployment): the first one's JWKS will do.
             self.prober = _LagProber(sc, f"{self.base}/.well-known/jwks.json")
             if sc.lag_samples and sc.revocations:
-                self.prober.start([lst.uri for lst in self.lists])
+                warm = {(lst.uri, *where) for lst in self.lists for where in lst.locations}
+                self.prober.start(sorted(warm))
             self.window_start = time.perf_counter()
             deadline = self.window_start + sc.duration
-            background = [asyncio.create_task(self._watch_metrics(api))]
+            background = [
+                asyncio.create_task(self._watch_metrics(api, n)) for n in range(len(self.instances))
+            ]
             if self.progress is not None:
                 background.append(asyncio.create_task(self._show_progress()))
             fetchers = [asyncio.create_task(self._fetcher(fetch, n)) for n in range(sc.fetchers)]
@@ -328,10 +365,10 @@ class Runner:
                 )
             if self.prober.failure is not None:
                 raise LoadtestError(f"the lag prober failed: {self.prober.failure!r}")
-            after = await self._server_metrics(api)
+            after = [await self._server_metrics(api, base) for base in self.instances]
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
-        return self._report(version, before, after, started_wall, time.process_time() - cpu0)
+        return self._report(versions, before, after, started_wall, time.process_time() - cpu0)
 
     async def _end_of_window(self, writer: asyncio.Task[None], deadline: float) -> None:
         """Returns at the deadline, on ^C, or when every bounded workload is done. Never cancels
@@ -358,25 +395,49 @@ class Runner:
             for w in work[1:]:
                 w.cancel()
 
-    async def _health(self, api: aiohttp.ClientSession) -> str:
+    async def _health(self, api: aiohttp.ClientSession, base: str) -> str:
         try:
-            async with api.get(f"{self.base}/healthz", allow_redirects=False) as resp:
+            async with api.get(f"{base}/healthz", allow_redirects=False) as resp:
                 body = await resp.read()
                 if resp.status != 200:
                     raise LoadtestError(
-                        f"GET {self.base}/healthz answered HTTP {resp.status}: {_detail(body)}"
+                        f"GET {base}/healthz answered HTTP {resp.status}: {_detail(body)}"
                     )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise LoadtestError(f"cannot reach {self.base}: {exc!r}") from None
+            raise LoadtestError(f"cannot reach {base}: {exc!r}") from None
         try:
             return str(json.loads(body)["version"])
         except (ValueError, KeyError, TypeError):
-            raise LoadtestError(f"{self.base}/healthz is not a statuslist server") from None
+            raise LoadtestError(f"{base}/healthz is not a statuslist server") from None
 
-    async def _server_metrics(self, api: aiohttp.ClientSession) -> dict[str, float]:
+    async def _public_base(self, api: aiohttp.ClientSession) -> str | None:
+        """The public base URL the instances report (``servers`` of ``/openapi.json``), which
+        their token URIs start with; ``None`` when none says. Instances that report different
+        ones are not one deployment: the run would mix lists the others do not serve."""
+        reported: dict[str, str] = {}
+        for base in self.instances:
+            try:
+                async with api.get(f"{base}/openapi.json", allow_redirects=False) as resp:
+                    body = await resp.read()
+                    if resp.status != 200:
+                        continue
+                url = json.loads(body)["servers"][0]["url"]
+            except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, IndexError, TypeError):
+                continue
+            if isinstance(url, str) and url:
+                reported[base] = url.rstrip("/")
+        if len(set(reported.values())) > 1:
+            said = "; ".join(f"{base} says {url}" for base, url in reported.items())
+            raise LoadtestError(
+                f"the --url instances report different public base URLs ({said}): they are "
+                f"not instances of one deployment"
+            )
+        return next(iter(reported.values()), None)
+
+    async def _server_metrics(self, api: aiohttp.ClientSession, base: str) -> dict[str, float]:
         """Unlabelled samples of ``/metrics`` (RSS, CPU, commits, writes); {} when unavailable."""
         try:
-            async with api.get(f"{self.base}/metrics", allow_redirects=False) as resp:
+            async with api.get(f"{base}/metrics", allow_redirects=False) as resp:
                 if resp.status != 200:
                     return {}
                 text = (await resp.read()).decode("utf-8", "replace")
@@ -391,12 +452,12 @@ class Runner:
                 out[name] = float(value.split()[0])
         return out
 
-    async def _watch_metrics(self, api: aiohttp.ClientSession) -> None:
+    async def _watch_metrics(self, api: aiohttp.ClientSession, n: int) -> None:
         while True:
-            m = await self._server_metrics(api)
+            m = await self._server_metrics(api, self.instances[n])
             rss = m.get("process_resident_memory_bytes")
             if rss is not None:
-                self._rss_peak_seen = max(self._rss_peak_seen or 0, int(rss))
+                self._rss_peak_seen[n] = max(self._rss_peak_seen[n] or 0, int(rss))
             await asyncio.sleep(1.0)
 
     async def _create_lists(self, api: aiohttp.ClientSession) -> None:
@@ -405,11 +466,13 @@ class Runner:
         doc = {"bits": sc.bits, "size": sc.entries, "formats": ["jwt", "cwt"]}
         for n in range(sc.lists):
             self.phase = f"creating list {n + 1}/{sc.lists}"
+            base = self.instances[self._turns.next("create")]
             status, body, _ = await self._call(
                 api,
                 op,
                 "POST",
-                f"{self.base}/v1/lists",
+                f"{base}/v1/lists",
+                via=base,
                 body=self._json(doc),
                 headers={**self.auth, "Content-Type": "application/json"},
                 ok=(201,),
@@ -418,13 +481,17 @@ class Runner:
                 what = f"HTTP {status}: {_detail(body)}" if status else body.decode()
                 raise LoadtestError(f"creating a list of {sc.entries:,} entries failed: {what}")
             created = json.loads(body)
-            lst = _List(id=str(created["id"]), uri=str(created["uri"]))
-            if not lst.uri.startswith(self.fetch_base + "/"):
-                raise LoadtestError(
-                    f"the server publishes list {lst.id} at {lst.uri}, outside "
-                    f"{self.fetch_base}; the load test only contacts the URL it is given "
-                    f"(pass --fetch-url to allow fetching from that base)"
-                )
+            lst = _List(id=str(created["id"]), uri=str(created["uri"]), created_via=base)
+            for i in range(len(self.instances)):
+                where = self.targets.locate(lst.uri, i)
+                if where is None:
+                    raise LoadtestError(
+                        f"the server publishes list {lst.id} at {lst.uri}, outside "
+                        f"{self.targets.allowed()}; the load test only contacts the "
+                        f"URL{'s' if len(self.instances) > 1 else ''} it is given "
+                        f"(pass --fetch-url to allow fetching from that base)"
+                    )
+                lst.locations.append(where)
             self.lists.append(lst)
 
     # -- writers ----------------------------------------------------------------------------
@@ -467,15 +534,20 @@ class Runner:
                 if not count:
                     continue
                 share[n] -= count
+                base = self.instances[self._turns.next(("allocate", n), n)]
 
                 async def job(
-                    api: aiohttp.ClientSession, lst: _List = lst, count: int = count
+                    api: aiohttp.ClientSession,
+                    lst: _List = lst,
+                    count: int = count,
+                    base: str = base,
                 ) -> None:
                     status, body, _ = await self._call(
                         api,
                         op,
                         "POST",
-                        f"{self.base}/v1/allocations",
+                        f"{base}/v1/allocations",
+                        via=base,
                         body=self._json({"count": count, "list_id": lst.id}),
                         headers={**self.auth, "Content-Type": "application/json"},
                         ok=(201,),
@@ -515,10 +587,11 @@ class Runner:
             lst = self.lists[n]
             indices = lst.allocated[start : start + size]
             sample_at = int(indices[0]) if r in sampled else None
+            via = self._turns.next(("single" if single else "batch", n), n)
             if single:
-                yield self._single_job(single_op, n, lst, int(indices[0]), sample_at)
+                yield self._single_job(single_op, n, lst, int(indices[0]), sample_at, via)
             else:
-                yield self._batch_job(batch_op, n, lst, indices, sample_at)
+                yield self._batch_job(batch_op, n, lst, indices, sample_at, via)
 
     def _revocation_plan(self, quota: list[int]) -> Iterator[tuple[int, int, int, bool]]:
         """(list number, first position in its allocated entries, entries, single?) per request:
@@ -551,39 +624,63 @@ class Runner:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    def _acked(self, list_no: int, lst: _List, idx: int | None, entries: int) -> None:
+    def _acked(self, list_no: int, lst: _List, idx: int | None, entries: int, via: int) -> None:
+        """Counts an acknowledged revocation; a sampled one (``idx``) goes to the prober, to be
+        probed on the next instance after ``via``, the one that acknowledged it (the same one
+        when there is only one)."""
         self.revoked += entries
         if idx is not None and self.prober is not None:
+            location, probed_via = lst.locations[(via + 1) % len(self.instances)]
             self.prober.submit(
-                _Sample(list_no, lst.uri, idx, acked=time.perf_counter(), acked_wall=time.time())
+                _Sample(
+                    list_no,
+                    lst.uri,
+                    idx,
+                    acked=time.perf_counter(),
+                    acked_wall=time.time(),
+                    written_via=self.instances[via],
+                    location=location,
+                    probed_via=probed_via,
+                )
             )
 
     def _single_job(
-        self, op: OpStats, list_no: int, lst: _List, idx: int, sample: int | None
+        self, op: OpStats, list_no: int, lst: _List, idx: int, sample: int | None, via: int
     ) -> Callable[[aiohttp.ClientSession], Any]:
+        base = self.instances[via]
+
         async def job(api: aiohttp.ClientSession) -> None:
             await self._pace(1)
             status, _, _ = await self._call(
                 api,
                 op,
                 "PUT",
-                f"{self.base}/v1/lists/{lst.id}/entries/{idx}",
+                f"{base}/v1/lists/{lst.id}/entries/{idx}",
+                via=base,
                 body=b'{"status":"INVALID"}',
                 headers={**self.auth, "Content-Type": "application/json"},
                 ok=(200, 204),
                 entries=1,
             )
             if status in (200, 204):
-                self._acked(list_no, lst, sample, 1)
+                self._acked(list_no, lst, sample, 1, via)
 
         return job
 
     def _batch_job(
-        self, op: OpStats, list_no: int, lst: _List, indices: array[int], sample: int | None
+        self,
+        op: OpStats,
+        list_no: int,
+        lst: _List,
+        indices: array[int],
+        sample: int | None,
+        via: int,
     ) -> Callable[[aiohttp.ClientSession], Any]:
+        base = self.instances[via]
+
         async def job(api: aiohttp.ClientSession) -> None:
             await self._pace(len(indices))
-            url = f"{self.base}/v1/lists/{lst.id}/entries"
+            url = f"{base}/v1/lists/{lst.id}/entries"
             if self.sc.batch_encoding == "binary":
                 raw = array("Q", indices)
                 if sys.byteorder != "little":  # pragma: no cover - the wire format is LE
@@ -598,21 +695,26 @@ class Runner:
                 op,
                 "PATCH",
                 url,
+                via=base,
                 body=body,
                 headers={**self.auth, "Content-Type": ctype},
                 ok=(200, 204),
                 entries=len(indices),
             )
             if status in (200, 204):
-                self._acked(list_no, lst, sample, len(indices))
+                self._acked(list_no, lst, sample, len(indices), via)
 
         return job
 
     # -- fetchers ---------------------------------------------------------------------------
 
     async def _fetcher(self, session: aiohttp.ClientSession, n: int) -> None:
+        """One relying party. Each kind of fetch (list, format, conditional or not) goes to the
+        instances in turn; ETags are kept per instance, so a conditional fetch revalidates what
+        that instance served (instances sign on their own, and their tokens differ)."""
         sc = self.sc
-        etags: dict[tuple[int, str], str] = {}
+        etags: dict[tuple[int, str, str], str] = {}
+        turns = RoundRobin(len(self.instances), start=n)
         k = n  # fetchers start at different lists and formats
         share = sc.conditional_share
         while not self.stopping.is_set():
@@ -628,7 +730,10 @@ class Runner:
             j = k // combos
             conditional = math.floor((j + 1) * share) > math.floor(j * share)
             k += 1
-            etag = etags.get((list_no, fmt)) if conditional else None
+            url, via = self.lists[list_no].locations[
+                turns.next((list_no, fmt, conditional), list_no)
+            ]
+            etag = etags.get((list_no, fmt, via)) if conditional else None
             headers = {"Accept": MEDIA[fmt], "Accept-Encoding": "gzip"}
             name = f"fetch {fmt}"
             if conditional:
@@ -637,22 +742,24 @@ class Runner:
                     headers["If-None-Match"] = etag
             op = self.op(name)
             status, body, resp_headers = await self._call(
-                session, op, "GET", self.lists[list_no].uri, headers=headers, ok=(200, 304)
+                session, op, "GET", url, via=via, headers=headers, ok=(200, 304)
             )
             if status == 304:
                 op.not_modified += 1
                 if not conditional or etag is None:  # never asked for: not a valid answer
                     op.ok -= 1
                     op.failure("HTTP 304 unasked")
+                    self.tally.demote(via, name)
             elif status == 200 and resp_headers is not None:
                 ctype = str(resp_headers.get("Content-Type", "")).split(";")[0].strip()
                 if ctype != MEDIA[fmt] or not body:
                     op.ok -= 1
                     op.failure(f"wrong Content-Type {ctype!r}" if body else "empty body")
+                    self.tally.demote(via, name)
                 else:
                     tag = resp_headers.get("ETag")
                     if tag is not None:
-                        etags[(list_no, fmt)] = str(tag)
+                        etags[(list_no, fmt, via)] = str(tag)
             self.fetched += 1
             if sc.fetches is not None and self.fetched >= sc.fetches:
                 self._all_fetched.set()
@@ -664,27 +771,17 @@ class Runner:
             self.progress(self)
             await asyncio.sleep(0.5)
 
-    def _report(
-        self,
-        version: str,
-        before: dict[str, float],
-        after: dict[str, float],
-        started_wall: float,
-        client_cpu: float,
+    def _server_figures(
+        self, n: int, before: dict[str, float], after: dict[str, float]
     ) -> dict[str, Any]:
-        sc = self.sc
-        prober = self.prober
-        lags = [s.seen - s.acked for s in prober.samples if s.seen is not None] if prober else []
-        used = [(k, o) for k, o in self.ops.items() if o.ok or o.error_count]
-        ops = dict(sorted(used, key=lambda kv: _ORDER.get(kv[0].split()[0], 9)))
-        if prober is not None and prober.op.ok + prober.op.error_count:
-            ops[prober.op.name] = prober.op
-        server: dict[str, Any] = {"url": self.base, "version": version, "spawned": self.spawned}
+        """What instance ``n``'s ``/metrics`` (and VmHWM when spawned) say of the run."""
+        server: dict[str, Any] = {}
         if "process_resident_memory_bytes" in after:
             server["rss_bytes_start"] = int(before.get("process_resident_memory_bytes", 0))
             server["rss_bytes_end"] = int(after["process_resident_memory_bytes"])
-        peak = self.server_peak_rss() if self.server_peak_rss is not None else None
-        seen = max(self._rss_peak_seen or 0, int(after.get("process_resident_memory_bytes", 0)))
+        # VmHWM is the spawned server's, and --spawn starts one instance only.
+        peak = self.server_peak_rss() if self.server_peak_rss is not None and n == 0 else None
+        seen = max(self._rss_peak_seen[n] or 0, int(after.get("process_resident_memory_bytes", 0)))
         server["rss_bytes_peak"] = peak if peak is not None else (seen or None)
         server["rss_peak_source"] = "VmHWM" if peak is not None else "sampled /metrics, 1 s"
         if "process_cpu_seconds_total" in after:
@@ -710,6 +807,42 @@ class Runner:
                 - before.get("statuslist_publish_duration_seconds_sum", 0),
                 3,
             )
+        return server
+
+    def _report(
+        self,
+        versions: list[str],
+        before: list[dict[str, float]],
+        after: list[dict[str, float]],
+        started_wall: float,
+        client_cpu: float,
+    ) -> dict[str, Any]:
+        sc = self.sc
+        prober = self.prober
+        lags = [s.seen - s.acked for s in prober.samples if s.seen is not None] if prober else []
+        used = [(k, o) for k, o in self.ops.items() if o.ok or o.error_count]
+        ops = dict(sorted(used, key=lambda kv: _ORDER.get(kv[0].split()[0], 9)))
+        if prober is not None and prober.op.ok + prober.op.error_count:
+            ops[prober.op.name] = prober.op
+        figures = [self._server_figures(n, before[n], after[n]) for n in range(len(versions))]
+        server: dict[str, Any] = {"url": self.base, "version": versions[0], "spawned": self.spawned}
+        if len(self.instances) == 1:
+            server.update(figures[0])
+        else:  # each instance's own figures are in per_instance: a sum would hide which is which
+            server["version"] = ", ".join(dict.fromkeys(versions))
+            server["instances"] = len(self.instances)
+        tally = Tally()
+        tally.merge(self.tally)
+        if prober is not None:
+            tally.merge(prober.tally)  # the prober's thread has ended (finished or abandoned)
+        per_instance = tally.report(self.instances, list(ops))
+        for entry in per_instance:
+            if entry["url"] in self.instances:
+                n = self.instances.index(entry["url"])
+                entry["role"] = "instance"
+                entry["server"] = {"version": versions[n], **figures[n]}
+            else:
+                entry["role"] = "fetch-url"
         errors = sum(o.error_count for o in ops.values())
         lag_doc: dict[str, Any] = {
             "requested": sc.lag_samples if sc.revocations else 0,
@@ -734,6 +867,8 @@ class Runner:
                 "acked_at": round(s.acked_wall, 3),
                 "lag_ms": round((s.seen - s.acked) * 1e3, 1),
                 "token_iat": s.token_iat,
+                "written_via": s.written_via,
+                "probed_via": s.probed_via,
             }
             for s in (prober.samples if prober else [])
             if s.seen is not None
@@ -744,7 +879,12 @@ class Runner:
             "scenario": sc.public(),
             "server": server,
             "lists": [
-                {"id": lst.id, "uri": lst.uri, "allocated": len(lst.allocated)}
+                {
+                    "id": lst.id,
+                    "uri": lst.uri,
+                    "allocated": len(lst.allocated),
+                    "created_via": lst.created_via,
+                }
                 for lst in self.lists
             ],
             "window_seconds": round(self.elapsed, 3),
@@ -752,6 +892,7 @@ class Runner:
             "fetched": self.fetched,
             "errors": errors + lag_doc["timed_out"],
             "operations": {name: o.as_dict() for name, o in ops.items()},
+            "per_instance": per_instance,
             "publish_lag": lag_doc,
             "client": {"cpu_seconds": round(client_cpu, 2), "python": sys.version.split()[0]},
         }

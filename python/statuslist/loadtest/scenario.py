@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from statuslist.codec import MAX_ENTRIES
 
-__all__ = ["FORMATS", "Scenario", "parse_count"]
+__all__ = ["FORMATS", "Scenario", "parse_count", "split_urls"]
 
 FORMATS = ("jwt", "cwt")
 _SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9}
@@ -44,12 +44,44 @@ def _check_url(option: str, url: str | None) -> None:
         raise ValueError(f"{option} must be a base URL without query or fragment, got {url!r}")
 
 
+def _same_place(url: str) -> tuple[str, str, int | None, str]:
+    """What makes two base URLs one: scheme and host in any case, the default port spelt or not,
+    a trailing slash or not (``http://A:80/`` is ``http://a``)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    port = parts.port if parts.port != default else None
+    return scheme, (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+
+def split_urls(text: str | None) -> tuple[str, ...]:
+    """The instances named by ``--url`` (repeated options arrive joined by commas), each checked
+    like a single ``--url``; empty items and two spellings of one instance are refused, since
+    either would skew the round-robin the report relies on."""
+    if text is None:
+        return ()
+    urls = tuple(u.strip() for u in text.split(","))
+    seen: dict[tuple[str, str, int | None, str], str] = {}
+    for url in urls:
+        if not url:
+            raise ValueError(f"--url: an empty URL in {text!r} (give URLs separated by commas)")
+        _check_url("--url", url)
+        try:
+            key = _same_place(url)
+        except ValueError as exc:  # a port that is not a number, or out of range
+            raise ValueError(f"--url {url!r}: {exc}") from None
+        if key in seen:
+            raise ValueError(f"--url: {url!r} repeats {seen[key]!r}; give each instance once")
+        seen[key] = url
+    return urls
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """Every knob of a run; the defaults are the documented scenario. Invalid values raise
     ``ValueError`` naming the command-line option."""
 
-    url: str | None = None
+    url: str | None = None  # one base URL, or several instances of one deployment, comma-separated
     api_key: str | None = None
     spawn: bool = False
     fetch_url: str | None = None
@@ -75,9 +107,15 @@ class Scenario:
     timeout: float = 60.0
     publish_interval: float | None = None  # --spawn only
     server_config: Path | None = None  # --spawn only
+    urls: tuple[str, ...] = field(init=False, default=())  # url, split and checked
 
     def __post_init__(self) -> None:
         if self.spawn and self.url is not None:
+            if "," in self.url:
+                raise ValueError(
+                    "--spawn starts a single server of its own: it cannot stand in for several "
+                    "--url instances (drop --spawn to load running instances)"
+                )
             raise ValueError("--spawn starts its own server: do not also give --url")
         if not self.spawn:
             if self.url is None:
@@ -86,7 +124,7 @@ class Scenario:
                 raise ValueError("--api-key is required with --url (or set STATUSLIST_API_KEY)")
             if self.publish_interval is not None or self.server_config is not None:
                 raise ValueError("--publish-interval and --server-config only apply to --spawn")
-        _check_url("--url", self.url)
+        object.__setattr__(self, "urls", split_urls(self.url))
         _check_url("--fetch-url", self.fetch_url)
         if self.bits not in (1, 2, 4, 8):
             raise ValueError(f"--bits must be 1, 2, 4 or 8, got {self.bits}")
@@ -159,6 +197,7 @@ class Scenario:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out.pop("api_key")
         out["formats"] = list(self.formats)
+        out["urls"] = list(self.urls)
         out["server_config"] = None if self.server_config is None else str(self.server_config)
         out["allocations"] = self.planned_allocations
         return out
