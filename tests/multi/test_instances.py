@@ -7,7 +7,10 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from tests.multi.conftest import PUBLISH_INTERVAL, Cluster, token_status
 
@@ -141,3 +144,33 @@ def test_readyz_names_the_publisher(cluster: Cluster) -> None:
         assert status == 200, body
         leaders.append(json.loads(body)["publishing"])
     assert leaders.count(True) == 1
+
+
+def test_loadtest_spreads_over_the_instances(cluster: Cluster, tmp_path: Path) -> None:
+    """``statuslist loadtest`` with every instance's URL: issuer and relying-party requests go
+    to all of them, the publish lag it reports is across instances, nothing fails."""
+    out = tmp_path / "lt.json"
+    urls = [n.url for n in cluster.nodes[:2]]
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "statuslist", "loadtest",
+            "--url", urls[0], "--url", urls[1],
+            "--api-key", cluster.key, "--entries", "20000", "--revocations", "600",
+            "--batch-size", "50", "--fetchers", "2", "--lag-samples", "10",
+            "--duration", "20", "--json", str(out),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert report["errors"] == 0 and report["revoked"] == 600
+    instances = {e["url"]: e for e in report["per_instance"] if e["role"] == "instance"}
+    assert set(instances) == set(urls)
+    for entry in instances.values():  # each instance took issuer and relying-party requests
+        assert entry["errors"] == 0 and entry["requests"] > 50, entry
+        assert any(k.startswith("fetch") for k in entry["operations"]), entry
+        assert any(k.startswith("revoke") for k in entry["operations"]), entry
+    lag = report["publish_lag"]
+    assert lag["measured"] == lag["requested"] == 10 and lag["timed_out"] == 0
+    for sample in lag["samples"]:  # written on one instance, seen on the other
+        assert sample["written_via"] != sample["probed_via"], sample
