@@ -117,14 +117,17 @@ class Service:
         if self.stopping:
             reasons.append("stopping")
         reasons.extend(self.publisher.unsignable.values())
-        for problem in (
+        return reasons
+
+    def degraded(self) -> list[str]:
+        """What is wrong although this instance still serves its cached tokens (the database
+        away, publishing failing): worth saying, not a reason to take it out of a pool."""
+        problems = (
             self.storage.health(),
             self.publisher.last_error,
             self.follower.last_error if self.follower is not None else None,
-        ):
-            if problem:
-                reasons.append(problem)
-        return reasons
+        )
+        return [p for p in problems if p]
 
     # -- operations that span parts -------------------------------------------------------------
 

@@ -635,8 +635,8 @@ class PostgresStorage:
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), 5)
-                    if not lost.is_set():
-                        await conn.fetchval("SELECT 1")  # a dead server shows here
+                    if not lost.is_set():  # a dead server or network shows here
+                        await conn.fetchval("SELECT 1", timeout=self._timeout)
             except asyncio.CancelledError:
                 if conn is not None:
                     with contextlib.suppress(Exception):
@@ -677,11 +677,14 @@ class PostgresStorage:
             if self._lead_conn is None or self._lead_conn.is_closed():
                 self._leading = False
                 self._lead_conn = await self._connect()
+            # Bounded: a silently dropped network must not stall the publisher.
             if self._leading:
-                await self._lead_conn.fetchval("SELECT 1")
+                await self._lead_conn.fetchval("SELECT 1", timeout=self._timeout)
             else:
                 self._leading = bool(
-                    await self._lead_conn.fetchval("SELECT pg_try_advisory_lock($1)", _LEAD_LOCK)
+                    await self._lead_conn.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", _LEAD_LOCK, timeout=self._timeout
+                    )
                 )
         except _DB_ERRORS as exc:
             self._problem = f"the database is unavailable: {_describe(exc)}"

@@ -181,11 +181,14 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     reasons = rt.service.not_ready() if rt.started else ["starting"]
-    doc: dict[str, Any] = {"status": "ready" if not reasons else "not ready"}
+    problems = rt.service.degraded() if rt.started else []
+    status = "not ready" if reasons else "degraded" if problems else "ready"
+    doc: dict[str, Any] = {"status": status}
     if rt.started:
         doc["publishing"] = rt.service.publisher.leading
-    if reasons:
-        doc["reasons"] = reasons
+    if reasons or problems:
+        # Degraded (the database away): still ready, since cached tokens are still served.
+        doc["reasons"] = reasons + problems
     return web.json_response(doc, status=503 if reasons else 200, headers=_INSTANCE)
 
 
