@@ -39,6 +39,11 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.write_retries = Counter(
+            "statuslist_write_retries",
+            "Write batches submitted again after another instance changed their list meanwhile",
+            registry=r,
+        )
         self.allocated = Counter("statuslist_entries_allocated", "Entries allocated", registry=r)
         self.publishes = Counter("statuslist_publishes", "Tokens signed and published", registry=r)
         self.publish_lag = Histogram(

@@ -7,13 +7,17 @@ queues and goes alone). A batch is validated write by write against the list's `
 (committed state plus the writes accepted before it in the batch): index ranges, values that
 fit the list's bits, and on lists with ``final_invalid`` that no INVALID entry changes again.
 A refused write is answered at once; the others are logged in one atomic
-:meth:`Storage.append` that expects the list to be where this instance last saw it. Once that is
-durable the changes are applied to ``committed`` and the requests answered.
+:meth:`Storage.append`. Once that is durable the changes are applied to ``committed`` and the
+requests answered.
 
-With several instances on one database the expectation can fail (another instance wrote the
-list meanwhile): the instance then reads the list's log up to now, and validates and submits
-the same writes again — so a rule such as final INVALID holds across instances, and a write's
-answer reflects every write acknowledged before it anywhere.
+With several instances on one database, a list whose rules depend on current values (final
+INVALID) is appended with the expectation that it is where this instance last saw it; when
+another instance wrote it meanwhile the append is refused, the instance reads the list's log up
+to now, and validates and submits the same writes again — so final INVALID holds across
+instances. Other lists' writes are valid whatever was written meanwhile: they are appended
+without expectation and, once committed, the list's log is read up to them so that memory
+applies every instance's changes in log order. (Their logged old values are those this instance
+knew: exact unless two instances write the same entry at the same moment.)
 
 Requests wait on their own futures: a request that goes away never cancels a batch.
 """
@@ -197,10 +201,14 @@ class Entries:
             for w in accepted
             for s, p, old in zip(w.states, w.parts, w.olds, strict=True)
         ]
-        expect = {s.record.id: s.last_seq for s in states}
+        # Only the final-INVALID rule depends on current values: other lists' writes are valid
+        # whatever another instance wrote meanwhile, so they expect nothing and never retry.
+        strict = [s for s in states if s.record.final_invalid or not self._storage.shared]
+        expect = {s.record.id: s.last_seq for s in strict}
         try:
             seqs = await self._storage.append(changes, expect)
         except StaleWriteError:
+            self._metrics.write_retries.inc()
             for s in states:
                 s.reset_head()
             tries = max(w.tries for w in accepted)
@@ -223,6 +231,12 @@ class Entries:
             for w in accepted:
                 _fail(w, err)
             return
+        if self._storage.shared:
+            # Changes another instance logged before these are applied first, in log order
+            # (the catch-up also applies these; applying them again below does nothing).
+            for s in states:
+                if s not in strict:
+                    await self.catch_up(s)
         it = iter(seqs)
         now = self._clock()
         for w in accepted:

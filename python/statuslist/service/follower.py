@@ -28,6 +28,9 @@ log = logging.getLogger("statuslist.follower")
 
 #: Everything is re-read at least this often, notifications or not.
 RESYNC = 5.0
+#: News is read at most this often: under a stream of writes one read takes many commits (each
+#: notifies), instead of one query per commit on every instance.
+COALESCE = 0.05
 _PAGE = 10_000
 
 
@@ -46,6 +49,9 @@ class Follower:
         self.cursor = 0  # the change log is applied up to here
         self.version = 0  # tokens are read up to this version
         self._lock = asyncio.Lock()
+        self._refresh_lock = asyncio.Lock()
+        self._refreshed = 0.0
+        self._unknown: dict[str, float] = {}  # ids a refresh did not find, and when
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
 
@@ -61,10 +67,14 @@ class Follower:
             self._task = None
 
     async def _loop(self) -> None:
-        last_full = 0.0
+        last_full = last_read = 0.0
         while True:
             try:
+                wait = COALESCE - (time.monotonic() - last_read)
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 events = await self._storage.wait_event(1.0)
+                last_read = time.monotonic()
                 full = time.monotonic() - last_full >= RESYNC
                 if full:
                     last_full = time.monotonic()
@@ -89,6 +99,27 @@ class Follower:
         state = self._lists.find(list_id) or await self._lists.load(list_id)
         if state is not None:
             await self._publisher.publish_list(state)
+
+    async def find(self, list_id: str) -> bool:
+        """For a request about a list this instance does not know, or has no tokens of: reads
+        the database now and says whether it helped. Concurrent callers share one read; an id
+        found nowhere is not looked for again for a second (requests for made-up ids cost one
+        read a second, not one each)."""
+        now = time.monotonic()
+        if now - self._unknown.get(list_id, -10.0) < 1.0:
+            return False
+        async with self._refresh_lock:
+            if self._refreshed < now:  # nobody read since this request came in
+                await self.sync()
+                self._refreshed = time.monotonic()
+        state = self._lists.find(list_id)
+        if state is None or state.published is None:
+            if len(self._unknown) >= 10_000:
+                self._unknown.clear()
+            self._unknown[list_id] = time.monotonic()
+            return False
+        self._unknown.pop(list_id, None)
+        return True
 
     async def sync(self, *, lists: bool = True, changes: bool = True, tokens: bool = True) -> None:
         """Reads what other instances wrote since the last sync and applies it."""

@@ -127,6 +127,62 @@ CREATE TABLE api_keys (
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        2,
+        # One round trip per group of appends: lock, check, insert, bump, notify in one call
+        # (autocommit), so the global append lock is held for the statement and the commit only.
+        """
+CREATE FUNCTION statuslist_append(
+    e_op integer[], e_list text[], e_seq bigint[],
+    c_op integer[], c_list text[], c_indices bytea[], c_old bytea[], c_new bytea[],
+    c_at double precision[], c_actor text[]
+) RETURNS TABLE (op integer, seq bigint, list_id text) LANGUAGE plpgsql AS $fn$
+DECLARE
+    stale integer[];
+    missing integer[];
+    new_seqs bigint[];
+    new_lists text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(APPEND_LOCK);
+    SELECT coalesce(array_agg(DISTINCT c.op), '{}') INTO missing
+        FROM unnest(c_op, c_list) AS c(op, list_id)
+        WHERE NOT EXISTS (SELECT 1 FROM lists l WHERE l.id = c.list_id);
+    SELECT coalesce(array_agg(DISTINCT e.op), '{}') INTO stale
+        FROM unnest(e_op, e_list, e_seq) AS e(op, list_id, seq)
+        JOIN lists l ON l.id = e.list_id
+        WHERE l.last_seq <> e.seq;
+    stale := array(SELECT unnest(stale) EXCEPT SELECT unnest(missing));
+    RETURN QUERY SELECT m, -2::bigint, NULL::text FROM unnest(missing) AS m;
+    RETURN QUERY SELECT e.op, -1::bigint, e.list_id
+        FROM unnest(e_op, e_list, e_seq) AS e(op, list_id, seq)
+        JOIN lists l ON l.id = e.list_id
+        WHERE l.last_seq <> e.seq AND e.op = ANY (stale);
+    WITH ins AS (
+        INSERT INTO changes (list_id, indices, old, new, at, actor)
+        SELECT c.list_id, c.indices, c.old, c.new, c.at, c.actor
+        FROM unnest(c_op, c_list, c_indices, c_old, c_new, c_at, c_actor) WITH ORDINALITY
+            AS c(op, list_id, indices, old, new, at, actor, ord)
+        WHERE c.op <> ALL (stale) AND c.op <> ALL (missing)
+        ORDER BY c.ord
+        RETURNING changes.seq, changes.list_id
+    )
+    SELECT array_agg(ins.seq ORDER BY ins.seq), array_agg(ins.list_id ORDER BY ins.seq)
+        INTO new_seqs, new_lists FROM ins;
+    IF new_seqs IS NOT NULL THEN
+        UPDATE lists SET last_seq = m.s
+            FROM (SELECT u.list_id, max(u.seq) AS s FROM unnest(new_seqs, new_lists)
+                  AS u(seq, list_id) GROUP BY u.list_id) AS m
+            WHERE lists.id = m.list_id;
+        PERFORM pg_notify('statuslist_changes', new_seqs[array_upper(new_seqs, 1)]::text);
+        RETURN QUERY SELECT 0, u.seq, u.list_id FROM unnest(new_seqs, new_lists) AS u(seq, list_id);
+    END IF;
+END
+$fn$;
+""".replace("APPEND_LOCK", str(_APPEND_LOCK)),
+    )
+)
+
 _LIST_COLUMNS = (
     "id, issuer, bits, size, ttl, formats, final_invalid, decoys, auto, created_at, perm_key,"
     " counter, checkpoint_seq"
@@ -236,6 +292,9 @@ class PostgresStorage:
                 timeout=self._timeout,
                 command_timeout=self._timeout * 2,
                 server_settings=self._server_settings(),
+                # Connections come back as they left (no session state is changed here), so the
+                # round trip of asyncpg's default reset on every release is saved.
+                reset=_no_reset,
             )
         except _DB_ERRORS as exc:
             raise StorageError(f"cannot open the PostgreSQL database: {_describe(exc)}") from None
@@ -331,60 +390,45 @@ class PostgresStorage:
     async def _commit(
         self, conn: asyncpg.Connection, group: list[_Append]
     ) -> list[list[int] | BaseException]:
+        e_op, e_list, e_seq = [], [], []
+        c_op, c_list, c_idx, c_old, c_new, c_at, c_actor = [], [], [], [], [], [], []
+        for k, (changes, expect, _) in enumerate(group):
+            for list_id, seq in (expect or {}).items():
+                e_op.append(k)
+                e_list.append(list_id)
+                e_seq.append(seq)
+            for c in changes:
+                c_op.append(k)
+                c_list.append(c.list_id)
+                c_idx.append(c.indices)
+                c_old.append(c.old)
+                c_new.append(c.new)
+                c_at.append(c.at)
+                c_actor.append(c.actor)
+        rows = await conn.fetch(
+            "SELECT op, seq, list_id FROM statuslist_append($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+            " $10)",
+            e_op, e_list, e_seq, c_op, c_list, c_idx, c_old, c_new, c_at, c_actor,
+        )  # fmt: skip
+        refused = {r[0]: r[1] for r in rows if r[1] < 0}
+        stale_lists: dict[int, list[str]] = {}
+        for r in rows:
+            if r[1] == -1:
+                stale_lists.setdefault(r[0], []).append(r[2])
+        seqs = iter(sorted(r[1] for r in rows if r[1] >= 0))
         outcomes: list[list[int] | BaseException] = []
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-            ids = sorted({c.list_id for changes, _, _ in group for c in changes})
-            current = dict(
-                await conn.fetch(
-                    "SELECT id, last_seq FROM lists WHERE id = ANY($1::text[]) ORDER BY id",
-                    ids,
-                )
-            )
-            accepted: list[NewChange] = []
-            for changes, expect, _ in group:
-                missing = sorted({c.list_id for c in changes} - current.keys())
-                stale = sorted(k for k, v in (expect or {}).items() if current.get(k) != v)
-                if missing:
-                    outcomes.append(StorageError(f"no list {missing[0]!r} in the database"))
-                elif stale:
-                    outcomes.append(StaleWriteError(stale))
-                else:
-                    outcomes.append([])
-                    accepted.extend(changes)
-            if accepted:
-                seqs = sorted(
-                    r[0]
-                    for r in await conn.fetch(
-                        "INSERT INTO changes (list_id, indices, old, new, at, actor)"
-                        " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[],"
-                        " $5::float8[], $6::text[]) RETURNING seq",
-                        [c.list_id for c in accepted],
-                        [c.indices for c in accepted],
-                        [c.old for c in accepted],
-                        [c.new for c in accepted],
-                        [c.at for c in accepted],
-                        [c.actor for c in accepted],
-                    )
-                )
-                it = iter(seqs)
-                last: dict[str, int] = {}
-                for k, (changes, _, _) in enumerate(group):
-                    if isinstance(outcomes[k], list):
-                        mine = [next(it) for _ in changes]
-                        outcomes[k] = mine
-                        for c, s in zip(changes, mine, strict=True):
-                            last[c.list_id] = s
-                await conn.execute(
-                    "UPDATE lists SET last_seq = u.seq FROM unnest($1::text[], $2::bigint[])"
-                    " AS u(id, seq) WHERE lists.id = u.id",
-                    list(last),
-                    list(last.values()),
-                )
-                await conn.execute("SELECT pg_notify('statuslist_changes', $1)", str(seqs[-1]))
-                self._last_seq = max(self._last_seq, seqs[-1])
+        for k, (changes, _, _) in enumerate(group):
+            if refused.get(k) == -2:
+                missing = sorted({c.list_id for c in changes})
+                outcomes.append(StorageError(f"no list {missing[0]!r} in the database"))
+            elif refused.get(k) == -1:
+                outcomes.append(StaleWriteError(sorted(stale_lists[k])))
+            else:
+                outcomes.append([next(seqs) for _ in changes])
         self.commits += 1
         self.writes += len(group)
+        top = max((s for o in outcomes if isinstance(o, list) for s in o), default=0)
+        self._last_seq = max(self._last_seq, top)
         return outcomes
 
     # -- other writes ---------------------------------------------------------------------------
@@ -693,6 +737,10 @@ class PostgresStorage:
                     self._lead_conn.terminate()
             self._lead_conn, self._leading = None, False
         return self._leading
+
+
+async def _no_reset(_conn: asyncpg.Connection) -> None:
+    return None
 
 
 async def _column(conn: asyncpg.Connection, sql: str) -> list[Any]:

@@ -83,9 +83,14 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
     tokens = request.app[RUNTIME].tokens
     served = tokens.get(list_id)
     if served is None:
-        if request.app[RUNTIME].service.lists.find(list_id) is None:
-            raise NotFoundError(f"no status list {list_id!r}")
-        return _unavailable()
+        svc = request.app[RUNTIME].service
+        follower = svc.follower
+        if follower is not None and await follower.find(list_id):  # created elsewhere just now
+            served = tokens.get(list_id)
+        if served is None:
+            if svc.lists.find(list_id) is None:
+                raise NotFoundError(f"no status list {list_id!r}")
+            return _unavailable()
     headers = request.headers
     fmt = tokens.negotiate(headers.get("Accept"), served)
     if fmt is None:
