@@ -142,13 +142,7 @@ class Settings:
                 self.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"),
                 "database_url must be a postgresql:// URL (or unset for SQLite)",
             )
-            # The development setup's key is generated in one data directory: instances on one
-            # database would each sign with their own and publish JWKS the others lack.
-            _check(
-                bool(self.issuers),
-                "database_url (PostgreSQL) needs issuers configured with their key files, the "
-                "same on every instance (statuslist keygen --out KEY.pem; [issuers.NAME] keys)",
-            )
+
         d = self.list_defaults
         _check(d.bits in (1, 2, 4, 8), "list_defaults.bits must be 1, 2, 4 or 8")
         _check(1 <= d.size <= self.limits.max_list_size, "list_defaults.size out of range")

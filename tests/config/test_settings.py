@@ -8,6 +8,7 @@ import pytest
 
 from statuslist.config import load_settings
 from statuslist.exceptions import ConfigError
+from statuslist.service import load_issuer_keys
 from statuslist.storage import open_storage
 from statuslist.storage.sqlite import SQLiteStorage
 
@@ -41,8 +42,9 @@ def test_database_url_picks_the_backend(tmp_path: Path) -> None:
     assert isinstance(storage, SQLiteStorage) and storage.path == tmp_path / "statuslist.db"
     with pytest.raises(ConfigError, match="database_url"):
         load_settings(None, env={"STATUSLIST_DATABASE_URL": "mysql://db/x"})
+    no_issuers = load_settings(None, env={"STATUSLIST_DATABASE_URL": "postgresql://u@db.invalid/x"})
     with pytest.raises(ConfigError, match="needs issuers"):  # no dev setup on PostgreSQL
-        load_settings(None, env={"STATUSLIST_DATABASE_URL": "postgresql://u@db.invalid/x"})
+        load_issuer_keys(no_issuers)
     cfg = tmp_path / "pg.toml"
     cfg.write_text('[issuers.a]\nkeys = ["a.pem"]\n')
     s = load_settings(cfg, env={"STATUSLIST_DATABASE_URL": "postgresql://u@db.invalid/x"})

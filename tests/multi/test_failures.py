@@ -139,3 +139,42 @@ def test_postgresql_down_and_back_under_load(own_postgres: PostgresServer, tmp_p
     finally:
         stop_all = cluster.stop
         stop_all()
+
+
+def test_kill_9_mid_batches_never_half_applies(postgres: PostgresServer, tmp_path: Path) -> None:
+    """Batches of 100 entries stream into one instance; ``kill -9`` lands in the middle. Every
+    batch is then on the survivors whole or not at all, and every acknowledged one is there."""
+    cluster = Cluster(tmp_path, postgres.new_database("halfway"), 2).start()
+    victim, survivor = cluster.nodes
+    try:
+        lst = cluster.api(survivor, "POST", "/v1/lists", {"bits": 1, "size": 100_000})
+        path = f"/v1/lists/{lst['id']}/entries"
+        acked: list[int] = []
+        stop = threading.Event()
+
+        def stream() -> None:
+            k = 0
+            while not stop.is_set():
+                body = {"indices": list(range(k * 100, k * 100 + 100)), "status": 1}
+                try:
+                    status, _, _ = cluster.call(victim, "PATCH", path, body)
+                except OSError:
+                    return  # the instance is gone
+                if status == 200:
+                    acked.append(k)
+                k += 1
+
+        writer = threading.Thread(target=stream)
+        writer.start()
+        time.sleep(1.0)
+        victim.kill()
+        stop.set()
+        writer.join()
+        assert acked, "some batches were acknowledged before the kill"
+        revoked = cluster.api(survivor, "GET", f"/v1/lists/{lst['id']}")["counts"]["INVALID"]
+        assert revoked % 100 == 0, f"{revoked} entries: a batch was half applied"
+        assert revoked >= 100 * len(acked), "an acknowledged batch was lost"
+        for k in acked:  # each acknowledged batch whole, read on the other instance
+            assert cluster.api(survivor, "GET", f"{path}/{k * 100 + 99}")["status"] == 1
+    finally:
+        cluster.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from statuslist.config import DEV_ISSUER, Settings
-from statuslist.exceptions import KeyLoadError
+from statuslist.exceptions import ConfigError, KeyLoadError
 from statuslist.service.errors import ForbiddenError, UnauthorizedError, ValidationError
 from statuslist.storage import ApiKeyRecord, Storage
 from statuslist.tokens import IssuerKey, generate_private_key, jwks, load_key
@@ -145,6 +145,13 @@ def load_issuer_keys(settings: Settings) -> IssuerKeys:
     """Each configured issuer's keys (first = signing key); in the development setup the
     ``default`` issuer's key in the data directory, generated on first start."""
     iss = {i.name: i.iss for i in settings.issuers if i.iss}
+    if settings.dev_setup and settings.database_url is not None:
+        # The development key is generated in one data directory: instances on one database
+        # would each sign with their own key and publish JWKS that the others lack.
+        raise ConfigError(
+            "database_url (PostgreSQL) needs issuers configured with their key files, the same "
+            "on every instance (statuslist keygen --out KEY.pem; [issuers.NAME] keys = [...])"
+        )
     if settings.dev_setup:
         path = settings.data_dir / DEV_KEY_FILE
         if not path.exists():

@@ -165,10 +165,11 @@ async def running(
     the storage."""
     from statuslist.service.keys import load_issuer_keys
 
+    keys = load_issuer_keys(settings)  # a configuration error before any connection
     storage = open_storage(settings, server=True)
     await storage.open()
     try:
-        service = Service(settings, storage, load_issuer_keys(settings), metrics=metrics)
+        service = Service(settings, storage, keys, metrics=metrics)
         service.publisher.listeners.extend(listeners)
         await service.start()
         try:
