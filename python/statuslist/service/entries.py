@@ -57,6 +57,10 @@ log = logging.getLogger("statuslist.entries")
 _BATCH_WRITES = 4096
 #: How often a write is retried after another instance changed its list meanwhile.
 _RETRIES = 50
+#: Batches of one list in flight at once with a single-writer backend (it commits them in order,
+#: so the next can be validated and queued while the last one's fsync runs); shared backends
+#: take one at a time (a batch's expectation is the state the one before left).
+_PIPELINE = 3
 
 
 @dataclass(slots=True, eq=False)
@@ -67,12 +71,9 @@ class Write:
     parts: Sequence[ListUpdate]
     states: Sequence[ListState]
     waiter: asyncio.Future[int]
+    size: int
     tries: int = 0
     olds: list[bytes] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return sum(len(p.indices) for p in self.parts)
 
 
 class Entries:
@@ -91,6 +92,7 @@ class Entries:
         self._clock = clock
         self._updated: dict[int, Any] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._forming: set[str] = set()  # lists whose next batch is about to form
 
     async def get(self, caller: ApiKey, list_id: str, idx: int) -> tuple[ListState, int]:
         """The committed status of entry ``idx`` (with several instances: as of now)."""
@@ -121,10 +123,15 @@ class Entries:
             raise PayloadTooLargeError(
                 f"{total} updates in one batch; the limit is {self._limits.max_batch}"
             )
-        states = [await self._lists.resolve(caller, p.list_id, p.list_field) for p in batch.parts]
-        for state, part in zip(states, batch.parts, strict=True):
+        parts = batch.parts
+        if self._storage.shared:  # a list another instance just created is loaded first
+            states = [await self._lists.resolve(caller, p.list_id, p.list_field) for p in parts]
+        else:
+            states = [self._lists.get(caller, p.list_id, p.list_field) for p in parts]
+        for state, part in zip(states, parts, strict=True):
             _check_shape(state, part)  # refused before it queues
-        write = Write(caller.actor, batch.parts, states, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        write = Write(caller.actor, parts, states, loop.create_future(), total)
         for state in states:
             state.queue.append(write)
         for state in states:
@@ -137,13 +144,23 @@ class Entries:
     # -- batches ----------------------------------------------------------------------------
 
     def _kick(self, state: ListState) -> None:
-        """Starts the list's next batch if none is being committed."""
-        if state.busy or not state.queue:
+        """Starts the list's next batch soon: after the writes that arrive in this turn of the
+        event loop have queued too, so that they share it."""
+        if state.record.id in self._forming:
+            return
+        self._forming.add(state.record.id)
+        asyncio.get_running_loop().call_soon(self._form, state)
+
+    def _form(self, state: ListState) -> None:
+        """Starts the list's next batch if it may have another one in flight."""
+        self._forming.discard(state.record.id)
+        limit = 1 if self._storage.shared else _PIPELINE
+        if len(state.inflight) >= limit or not state.queue:
             return
         first: Write = state.queue[0]
         if len(first.states) > 1:
             if any(s.busy or s.queue[0] is not first for s in first.states):
-                return  # it goes when it heads every one of its lists' queues
+                return  # it goes alone, when it heads its lists' queues and they are idle
             for s in first.states:
                 s.queue.popleft()
             writes = [first]
@@ -156,15 +173,18 @@ class Entries:
                 writes.append(state.queue.popleft())
                 entries += w.size
         involved = list(writes[0].states)
+        batch: list[Write] = []  # its accepted writes, once validated
         for s in involved:
-            s.busy = True
-        task = asyncio.create_task(self._commit(involved, writes))
+            s.inflight.append(batch)
+        task = asyncio.create_task(self._commit(involved, writes, batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _commit(self, states: list[ListState], writes: list[Write]) -> None:
+    async def _commit(
+        self, states: list[ListState], writes: list[Write], batch: list[Write]
+    ) -> None:
         try:
-            await self._commit_batch(states, writes)
+            await self._commit_batch(states, writes, batch)
         except Exception as exc:  # never leave a request waiting
             log.exception("a write batch failed")
             for w in writes:
@@ -173,15 +193,19 @@ class Entries:
                     exc if isinstance(exc, ServiceError | StorageError) else StorageError(str(exc)),
                 )
             for s in states:
+                s.inflight.remove(batch)
                 s.reset_head()
         finally:
             for s in states:
-                s.busy = False
+                if batch in s.inflight:
+                    s.inflight.remove(batch)
             for s in states:
                 self._kick(s)
 
-    async def _commit_batch(self, states: list[ListState], writes: list[Write]) -> None:
-        accepted: list[Write] = []
+    async def _commit_batch(
+        self, states: list[ListState], writes: list[Write], batch: list[Write]
+    ) -> None:
+        accepted = batch
         for w in writes:
             if w.waiter.done():  # its request went away before the batch formed
                 continue
@@ -210,6 +234,7 @@ class Entries:
         except StaleWriteError:
             self._metrics.write_retries.inc()
             for s in states:
+                s.inflight.remove(batch)
                 s.reset_head()
             tries = max(w.tries for w in accepted)
             if tries:  # contended: let the other instances' batches through first
@@ -227,6 +252,7 @@ class Entries:
             return
         except StorageError as err:
             for s in states:
+                s.inflight.remove(batch)
                 s.reset_head()
             for w in accepted:
                 _fail(w, err)
@@ -269,8 +295,13 @@ def _check_shape(state: ListState, part: ListUpdate) -> None:
     """What does not depend on the entries' current values: index range, values that fit."""
     r = state.record
     # Large batches have their indices checked by the native read of their old values.
-    small = len(part.indices) <= 64
-    k = next((k for k, i in enumerate(part.indices) if i >= r.size), None) if small else None
+    n = len(part.indices)
+    if n == 1:
+        k = 0 if part.indices[0] >= r.size else None
+    elif n <= 64:
+        k = next((k for k, i in enumerate(part.indices) if i >= r.size), None)
+    else:
+        k = None
     if k is not None:
         raise ValidationError(
             f"index {part.indices[k]} is outside [0, {r.size})", field=part.field_of(k, "idx")

@@ -85,7 +85,6 @@ class ListState:
     """One list in memory."""
 
     __slots__ = (
-        "busy",
         "checkpoint_seq",
         "checkpointed_at",
         "committed",
@@ -93,6 +92,7 @@ class ListState:
         "dirty",
         "dirty_pages",
         "head",
+        "inflight",
         "last_seq",
         "perm",
         "published",
@@ -109,7 +109,8 @@ class ListState:
         self.uri = uri
         self.perm = IndexPermutation(record.perm_key, record.size)
         self.queue: deque[Any] = deque()  # writes waiting for their batch (entries.Write)
-        self.busy = False  # a batch of this list is being committed
+        #: The accepted writes of each batch of this list being committed, oldest first.
+        self.inflight: list[list[Any]] = []
         self.counter = 0  # allocation counter as last reserved by this instance
         self.last_seq = 0  # the last change applied to ``committed``
         self.checkpoint_seq = 0
@@ -125,9 +126,20 @@ class ListState:
 
     # -- the write pipeline (event loop only; see service/entries.py) --------------------------
 
+    @property
+    def busy(self) -> bool:
+        """A batch of this list is being committed."""
+        return bool(self.inflight)
+
     def reset_head(self) -> None:
-        """``head`` back to ``committed`` (the batch in flight did not commit)."""
+        """``head`` back to ``committed`` plus the batches still in flight (one did not
+        commit)."""
         self.head = StatusList.from_bytes(self.committed.to_bytes(), self.record.bits)
+        for batch in self.inflight:
+            for write in batch:
+                for state, part in zip(write.states, write.parts, strict=True):
+                    if state is self:
+                        set_many(self.head, part.indices, part.values)
 
     def apply(self, change: Pending, now: float, *, own: bool = False) -> None:
         """A committed change into ``committed``: one of this instance's writes (already in
