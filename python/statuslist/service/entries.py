@@ -31,6 +31,7 @@ import time
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from statuslist.codec import INVALID
@@ -176,36 +177,62 @@ class Entries:
         batch: list[Write] = []  # its accepted writes, once validated
         for s in involved:
             s.inflight.append(batch)
-        task = asyncio.create_task(self._commit(involved, writes, batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._storage.shared:  # may have to catch up and retry: a task of its own
+            task = asyncio.create_task(self._commit(involved, writes, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        # One writer: validated and submitted now, applied from the append's callback.
+        try:
+            if not self._validate(writes, batch):
+                self._finish(involved, batch)
+                return
+            fut = asyncio.ensure_future(self._storage.append(*self._changes(involved, batch)))
+        except Exception as exc:  # never leave a request waiting
+            self._abandon(involved, writes, batch, exc)
+            return
+        fut.add_done_callback(partial(self._settled, involved, batch))
 
-    async def _commit(
-        self, states: list[ListState], writes: list[Write], batch: list[Write]
+    def _settled(
+        self, states: list[ListState], batch: list[Write], fut: asyncio.Future[list[int]]
     ) -> None:
         try:
-            await self._commit_batch(states, writes, batch)
-        except Exception as exc:  # never leave a request waiting
-            log.exception("a write batch failed")
-            for w in writes:
-                _fail(
-                    w,
-                    exc if isinstance(exc, ServiceError | StorageError) else StorageError(str(exc)),
-                )
-            for s in states:
-                s.inflight.remove(batch)
-                s.reset_head()
-        finally:
-            for s in states:
-                if batch in s.inflight:
+            error = StorageError("the write was cancelled") if fut.cancelled() else fut.exception()
+            if error is not None:
+                for s in states:
                     s.inflight.remove(batch)
-            for s in states:
-                self._kick(s)
+                    s.reset_head()
+                for w in batch:
+                    _fail(w, error)
+            else:
+                self._apply(batch, fut.result())
+        except Exception as exc:
+            self._abandon(states, batch, batch, exc)
+        finally:
+            self._finish(states, batch)
 
-    async def _commit_batch(
-        self, states: list[ListState], writes: list[Write], batch: list[Write]
+    def _finish(self, states: list[ListState], batch: list[Write]) -> None:
+        for s in states:
+            if batch in s.inflight:
+                s.inflight.remove(batch)
+        for s in states:
+            self._kick(s)
+
+    def _abandon(
+        self, states: list[ListState], writes: list[Write], batch: list[Write], exc: BaseException
     ) -> None:
-        accepted = batch
+        log.error("a write batch failed", exc_info=exc)
+        err = exc if isinstance(exc, ServiceError | StorageError) else StorageError(str(exc))
+        for w in writes:
+            _fail(w, err)
+        for s in states:
+            if batch in s.inflight:
+                s.inflight.remove(batch)
+            s.reset_head()
+        self._finish(states, batch)
+
+    def _validate(self, writes: list[Write], accepted: list[Write]) -> list[Write]:
+        """Checks each write against ``head`` (which then takes it); the accepted ones."""
         for w in writes:
             if w.waiter.done():  # its request went away before the batch formed
                 continue
@@ -217,8 +244,11 @@ class Entries:
             for s, p in zip(w.states, w.parts, strict=True):
                 set_many(s.head, p.indices, p.values)
             accepted.append(w)
-        if not accepted:
-            return
+        return accepted
+
+    def _changes(
+        self, states: list[ListState], accepted: list[Write]
+    ) -> tuple[list[NewChange], dict[str, int]]:
         now = self._clock()
         changes = [
             NewChange(s.record.id, p.indices.tobytes(), old, p.values, now, w.actor)
@@ -226,9 +256,41 @@ class Entries:
             for s, p, old in zip(w.states, w.parts, w.olds, strict=True)
         ]
         # Only the final-INVALID rule depends on current values: other lists' writes are valid
-        # whatever another instance wrote meanwhile, so they expect nothing and never retry.
-        strict = [s for s in states if s.record.final_invalid or not self._storage.shared]
-        expect = {s.record.id: s.last_seq for s in strict}
+        # whatever another instance wrote meanwhile, so with several instances they expect
+        # nothing and never retry.
+        expect = {s.record.id: s.last_seq for s in states if self._strict(s)}
+        return changes, expect
+
+    def _strict(self, state: ListState) -> bool:
+        return state.record.final_invalid or not self._storage.shared
+
+    def _apply(self, accepted: list[Write], seqs: list[int]) -> None:
+        it = iter(seqs)
+        now = self._clock()
+        for w in accepted:
+            for s, p in zip(w.states, w.parts, strict=True):
+                s.apply(Pending(p.indices, p.values, next(it)), now, own=True)
+            if not w.waiter.done():
+                w.waiter.set_result(w.size)
+
+    async def _commit(
+        self, states: list[ListState], writes: list[Write], batch: list[Write]
+    ) -> None:
+        """A batch of a shared backend's list (see the module docstring)."""
+        try:
+            await self._commit_batch(states, writes, batch)
+        except Exception as exc:  # never leave a request waiting
+            self._abandon(states, writes, batch, exc)
+            return
+        self._finish(states, batch)
+
+    async def _commit_batch(
+        self, states: list[ListState], writes: list[Write], batch: list[Write]
+    ) -> None:
+        accepted = self._validate(writes, batch)
+        if not accepted:
+            return
+        changes, expect = self._changes(states, accepted)
         try:
             seqs = await self._storage.append(changes, expect)
         except StaleWriteError:
@@ -257,19 +319,12 @@ class Entries:
             for w in accepted:
                 _fail(w, err)
             return
-        if self._storage.shared:
-            # Changes another instance logged before these are applied first, in log order
-            # (the catch-up also applies these; applying them again below does nothing).
-            for s in states:
-                if s not in strict:
-                    await self.catch_up(s)
-        it = iter(seqs)
-        now = self._clock()
-        for w in accepted:
-            for s, p in zip(w.states, w.parts, strict=True):
-                s.apply(Pending(p.indices, p.values, next(it)), now, own=True)
-            if not w.waiter.done():
-                w.waiter.set_result(w.size)
+        # Changes another instance logged before these are applied first, in log order (the
+        # catch-up applies these too; applying them again below does nothing).
+        for s in states:
+            if not self._strict(s):
+                await self.catch_up(s)
+        self._apply(accepted, seqs)
 
     def _count(self, values: bytes) -> None:
         if len(values) == 1 or values.count(values[0]) == len(values):
