@@ -126,31 +126,9 @@ class PostgresServer:
         """A fresh, empty database; its URL."""
         self._n += 1
         name = f"{prefix}{os.getpid()}_{self._n}"
-        self._run(
-            str(self.bindir / "psql"),
-            "-h",
-            str(self.sockets),
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-q",
-            "-c",
-            f'CREATE DATABASE "{name}"',
-        ) if (self.bindir / "psql").exists() else self._createdb(name)
+        socket = ("-h", str(self.sockets), "-p", str(self.port), "-U", "postgres")
+        self._run(str(self.bindir / "createdb"), *socket, name)
         return self.url(name)
-
-    def _createdb(self, name: str) -> None:
-        self._run(
-            str(self.bindir / "createdb"),
-            "-h",
-            str(self.sockets),
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            name,
-        )
 
     def destroy(self) -> None:
         self.stop("immediate")

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,10 +19,23 @@ import pytest
 from statuslist.exceptions import LoadtestError
 from statuslist.loadtest.spawn import free_port, serve_command, wait_ready
 
-__all__ = ["REPO", "ServerProcess", "free_port", "nginx_binary"]
+__all__ = ["REPO", "ServerProcess", "free_port", "nginx_binary", "run_cli"]
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> str:
+    """``python -m statuslist ARGS``; fails the test with its stderr unless it exits 0."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "statuslist", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, f"statuslist {' '.join(args)} -> {proc.returncode}: {proc.stderr}"
+    return proc.stdout
 
 
 def nginx_binary(why: str = "the CDN tests") -> str:

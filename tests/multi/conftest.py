@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -21,20 +19,9 @@ import pytest
 
 from tests.pg import PostgresServer
 from tests.support import ServerProcess, free_port
+from tests.support import run_cli as cli
 
 PUBLISH_INTERVAL = 0.3
-
-
-def cli(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "statuslist", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, f"statuslist {' '.join(args)} -> {proc.returncode}: {proc.stderr}"
-    return proc.stdout
 
 
 class Cluster:

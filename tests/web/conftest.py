@@ -12,34 +12,19 @@ nothing a test writes is seen by another and their order does not matter.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess
+from tests.support import ServerProcess, run_cli
 
 #: The limits of the ``limited`` server (small, so that exceeding them is cheap).
 #: max_batch is 500, not more: 501 updates by claim (``{"uri": …, "idx": …, "status": …}``, ~80
 #: bytes each) must still fit in max_body_bytes, or the body limit would hide the batch limit.
 MAX_BODY_BYTES = 65536
 MAX_BATCH = 500
-
-
-def run_cli(*args: str) -> str:
-    """``python -m statuslist ARGS``; fails the test with its stderr unless it exits 0."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "statuslist", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, f"statuslist {' '.join(args)} -> {proc.returncode}: {proc.stderr}"
-    return proc.stdout
 
 
 def _stop(srv: ServerProcess) -> None:
