@@ -87,5 +87,8 @@ def _serve(args: argparse.Namespace) -> int:
         shutdown_timeout=settings.shutdown_timeout,
         print=announce,
         loop=loop,
+        # Request bodies are never inflated by aiohttp (it would do so on the event loop, for any
+        # route, even one that reads no body); the issuer API refuses compressed bodies (415).
+        auto_decompress=False,
     )
     return 0

@@ -389,15 +389,18 @@ def _check(state: ListState, part: ListUpdate) -> bytes:
 
 
 def _check_final(part: ListUpdate, old: bytes) -> None:
-    """On a list with irreversible INVALID, an INVALID entry may not change again."""
-    if INVALID not in old:
-        return
+    """On a list with irreversible INVALID, an INVALID entry may not change again — including
+    an entry that an earlier update of the same batch makes INVALID."""
     new = part.values
-    if new.count(INVALID) == len(new):
+    if new.count(INVALID) == len(new) or (INVALID not in old and INVALID not in new):
         return
+    revoked: set[int] = set()
     for k, (o, n) in enumerate(zip(old, new, strict=True)):
-        if o == INVALID and n != INVALID:
+        i = part.indices[k]
+        if n == INVALID:
+            revoked.add(i)
+        elif o == INVALID or i in revoked:
             raise ConflictError(
-                f"entry {part.indices[k]} is INVALID and this list makes INVALID final",
-                field="status",
+                f"entry {i} is INVALID and this list makes INVALID final",
+                field=part.field_of(k, "status"),
             )

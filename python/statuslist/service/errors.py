@@ -19,6 +19,7 @@ __all__ = [
     "ServiceError",
     "UnauthorizedError",
     "UnavailableError",
+    "UnsupportedMediaError",
     "ValidationError",
 ]
 
@@ -53,6 +54,12 @@ class ConflictError(ServiceError):
 
 class PayloadTooLargeError(ServiceError, ValueError):
     slug, title = "too-large", "Request too large"
+
+
+class UnsupportedMediaError(ServiceError, ValueError):
+    """The request's body comes in a media type or content coding that is not accepted."""
+
+    slug, title = "unsupported-media", "Unsupported request body"
 
 
 class ValidationError(ServiceError, ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from statuslist.service import STATUS_NAMES, Allocation, ListUpdate, NewList, UpdateBatch
-from statuslist.service.errors import BadRequestError, ValidationError
+from statuslist.service.errors import BadRequestError, UnsupportedMediaError, ValidationError
 
 __all__ = [
     "allocation",
@@ -33,14 +33,47 @@ _NAMES = {name: bytes([v]) for name, v in STATUS_NAMES.items()}
 _BYTES = {v: bytes([v]) for v in range(256)}
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The request body as sent; compressed bodies are refused (they are never inflated)."""
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        raise UnsupportedMediaError(
+            "request bodies are accepted without Content-Encoding only", field="Content-Encoding"
+        )
+    return await request.read()
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a member name repeats (which value was meant?)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(f"member {_quote(key)} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _quote(text: str, limit: int = 64) -> str:
+    """``text`` for an error message, cut to ``limit`` characters (never an echo of a body)."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 async def read_json(request: web.Request) -> Any:
-    body = await request.read()
+    body = await read_body(request)
     if not body:
         raise BadRequestError("the request needs a JSON body")
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError as exc:
+        raise BadRequestError(f"the body's JSON is ambiguous: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}") from None
+        raise BadRequestError(f"the body is not valid JSON: {str(exc)[:200]}") from None
     except RecursionError:
         raise BadRequestError("the body's JSON is nested too deeply") from None
 
@@ -50,7 +83,8 @@ def _object(doc: Any, allowed: set[str]) -> dict[str, Any]:
         raise ValidationError("the body must be a JSON object")
     extra = set(doc) - allowed
     if extra:
-        raise ValidationError(f"unexpected member(s): {', '.join(sorted(extra))}", field=min(extra))
+        names = ", ".join(_quote(n) for n in sorted(extra)[:5])
+        raise ValidationError(f"unexpected member(s): {names}", field=min(extra)[:64])
     return doc
 
 
@@ -69,7 +103,7 @@ def status(value: Any, fld: str = "status") -> int:
         v = STATUS_NAMES.get(value)
         if v is None:
             raise ValidationError(
-                f"unknown status {value!r}: use VALID, INVALID, SUSPENDED or an integer",
+                f"unknown status {_quote(value)}: use VALID, INVALID, SUSPENDED or an integer",
                 field=fld,
             )
         return v
@@ -80,11 +114,25 @@ def status(value: Any, fld: str = "status") -> int:
     return int(value)
 
 
-def path_index(text: str) -> int:
-    """The ``{idx}`` of a path: ASCII digits only."""
-    if not (text.isascii() and text.isdigit() and len(text) <= 20) or int(text) >= _U64:
-        raise ValidationError(f"index must be a non-negative integer, got {text!r}", field="idx")
+def canonical_int(text: str) -> int | None:
+    """``text`` as a non-negative integer if it is one in canonical form (ASCII digits, no sign,
+    no leading zero), else None: ``007``, ``-0`` or ``٣`` must not alias a real entry."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 20):
+        return None
+    if len(text) > 1 and text[0] == "0":
+        return None
     return int(text)
+
+
+def path_index(text: str) -> int:
+    """The ``{idx}`` of a path: a canonical non-negative integer below 2^64."""
+    value = canonical_int(text)
+    if value is None or value >= _U64:
+        raise ValidationError(
+            f"index must be a non-negative integer in canonical form, got {_quote(text)}",
+            field="idx",
+        )
+    return value
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -200,7 +248,8 @@ def batch_binary(list_id: str, raw: bytes, query: Mapping[str, str]) -> UpdateBa
     if "status" not in query:
         raise ValidationError("binary batches need ?status=", field="status")
     text = query["status"]
-    value = status(int(text) if text.isascii() and text.isdigit() else text)
+    number = canonical_int(text)
+    value = status(number if number is not None else text)
     if not raw or len(raw) % 8:
         raise ValidationError("the body must be a non-empty sequence of u64 LE indices")
     idx = array("Q")

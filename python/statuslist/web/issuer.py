@@ -42,7 +42,7 @@ async def issuer_middleware(request: web.Request, handler: Handler) -> web.Strea
 async def _authenticate(request: web.Request) -> ApiKey:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer" or not token.strip() or not token.isascii():
         raise UnauthorizedError("send the API key as 'Authorization: Bearer <key>'")
     return await request.app[RUNTIME].service.api_keys.authenticate(token.strip())
 
@@ -113,7 +113,7 @@ async def patch_entries(request: web.Request) -> web.Response:
     list_id = request.match_info["list_id"]
     await svc.lists.resolve(request[CALLER], list_id)  # 404 before the body is read
     if request.content_type == "application/octet-stream":
-        batch = commands.batch_binary(list_id, await request.read(), request.query)
+        batch = commands.batch_binary(list_id, await commands.read_body(request), request.query)
     else:
         batch = commands.batch_json(list_id, await commands.read_json(request))
     return _json({"updated": await svc.entries.update(request[CALLER], batch)})

@@ -22,6 +22,7 @@ from statuslist.service.errors import (
     PayloadTooLargeError,
     UnauthorizedError,
     UnavailableError,
+    UnsupportedMediaError,
     ValidationError,
 )
 
@@ -39,6 +40,7 @@ _STATUS: dict[type[ServiceError], int] = {
     NotAcceptableError: 406,
     ConflictError: 409,
     PayloadTooLargeError: 413,
+    UnsupportedMediaError: 415,
     ValidationError: 422,
     HistoryDisabledError: 501,
     UnavailableError: 503,
