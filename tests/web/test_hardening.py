@@ -177,3 +177,47 @@ def test_problem_details_do_not_echo_huge_input(server: ServerProcess, lst: dict
         )
         assert status == 422
         assert len(raw) < 2_000, len(raw)
+
+
+def test_if_modified_since_never_hides_a_change_within_one_second(server: ServerProcess) -> None:
+    doc = server.api("POST", "/v1/lists", {"bits": 1, "size": 64})
+    lid = doc["id"]
+    hdrs = {"Accept": "application/statuslist+jwt", "Accept-Encoding": "identity"}
+    for attempt in range(20):  # two publishes within one second (retried if the clock ticks)
+        server.api("POST", f"/v1/lists/{lid}/publish")
+        _, h1, b1 = server.request("GET", f"/statuslists/{lid}", headers=hdrs)
+        server.api("PUT", f"/v1/lists/{lid}/entries/{attempt}", {"status": 1})
+        server.api("POST", f"/v1/lists/{lid}/publish")
+        _, h2, b2 = server.request("GET", f"/statuslists/{lid}", headers=hdrs)
+        if h1["Last-Modified"] == h2["Last-Modified"]:
+            break
+    else:
+        pytest.fail("no two publishes within one second")
+    assert b1 != b2 and h1["ETag"] != h2["ETag"]
+    status, _, body = server.request(
+        "GET", f"/statuslists/{lid}", headers={**hdrs, "If-Modified-Since": h1["Last-Modified"]}
+    )
+    assert status == 200 and body == b2, "a 304 here would keep the old token"
+    status, _, _ = server.request(
+        "GET", f"/statuslists/{lid}", headers={**hdrs, "If-None-Match": h2["ETag"]}
+    )
+    assert status == 304  # the ETag still validates
+
+
+def test_repeated_header_lines_are_combined(server: ServerProcess) -> None:
+    doc = server.api("POST", "/v1/lists", {"bits": 1, "size": 64, "formats": ["cwt"]})
+    path = f"/statuslists/{doc['id']}"
+    req = (
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n"
+        "Accept: application/statuslist+cwt\r\n\r\n"
+    ).encode()
+    status, data = _raw(server, req)
+    assert status == 200, data[:300]
+    _, h, _ = server.request("GET", path, headers={"Accept": "application/statuslist+cwt"})
+    req = (
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: application/statuslist+cwt\r\n"
+        f'If-None-Match: "nope"\r\nIf-None-Match: {h["ETag"]}\r\n\r\n'
+    ).encode()
+    assert _raw(server, req)[0] == 304
+    status, headers, _ = server.request("GET", path, headers={"Accept": "text/html"})
+    assert status == 406 and "Accept" in headers.get("Vary", "")

@@ -98,7 +98,7 @@ class Follower:
             return
         state = self._lists.find(list_id) or await self._lists.load(list_id)
         if state is not None:
-            await self._publisher.publish_list(state)
+            await self._publisher.publish_list(state, force=True)  # asked: re-sign
 
     async def find(self, list_id: str) -> bool:
         """For a request about a list this instance does not know, or has no tokens of: reads

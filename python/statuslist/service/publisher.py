@@ -118,13 +118,20 @@ class Publisher:
         self._metrics.leading.set(1 if self.leading else 0)
         return self.leading
 
-    async def publish_list(self, state: ListState, *, within: float = 5.0) -> None:
-        """Publishes ``state`` now (e.g. a new list, before its uri is handed out). On an
-        instance that does not lead, the leader is asked to, and this waits until the new tokens
-        have arrived (from the follower) or ``within`` seconds have passed."""
+    async def publish_list(
+        self, state: ListState, *, force: bool = False, within: float = 5.0
+    ) -> None:
+        """Publishes ``state`` now unless it is already published and unchanged (``force``:
+        re-sign it regardless, as ``POST …/publish`` asks). A new list is published before its
+        uri is handed out; a round that took it meanwhile is enough. On an instance that does
+        not lead, the leader is asked to, and this waits until the new tokens have arrived (from
+        the follower) or ``within`` seconds have passed."""
         if await self.leads():
-            state.dirty = True
+            if force:
+                state.dirty = True
             await self.publish([state])
+            return
+        if state.published is not None and not force and not state.dirty:
             return
         before = state.published
         await self._storage.request_publish(state.record.id)
@@ -145,7 +152,10 @@ class Publisher:
             if self.before_round is not None:
                 await self.before_round()
             t0 = time.perf_counter()
-            due = list(only) if only is not None else self._due(self._clock())
+            if only is not None:  # those a round has not published meanwhile
+                due = [s for s in only if s.dirty or s.published is None]
+            else:
+                due = self._due(self._clock())
             if due:
                 await self._publish(due)
                 self._metrics.publish_duration.observe(time.perf_counter() - t0)

@@ -141,7 +141,7 @@ class Service:
         require(caller, "write")
         state = await self.lists.resolve(caller, list_id)
         seen = state.last_seq
-        await self.publisher.publish_list(state)
+        await self.publisher.publish_list(state, force=True)
         if state.published is None or list_id in self.publisher.unsignable:
             raise UnavailableError("the list could not be signed; see the server log")
         if self.storage.shared and not self.publisher.leading and state.published.seq < seen:

@@ -24,7 +24,15 @@ from statuslist.web.keys import METRICS, RUNTIME, SETTINGS
 from statuslist.web.negotiation import etag_matches
 from statuslist.web.openapi import openapi
 from statuslist.web.problems import internal_error, problem, problem_from_http
-from statuslist.web.served import CORS, MEDIA, cache_headers, etag_of
+from statuslist.web.served import (
+    CORS,
+    MEDIA,
+    VARY,
+    Representation,
+    ServedList,
+    cache_headers,
+    etag_of,
+)
 
 __all__ = ["ROUTES", "public_middleware"]
 
@@ -61,16 +69,28 @@ async def public_middleware(request: web.Request, handler: Handler) -> web.Strea
 # -- Status List Tokens -------------------------------------------------------------------------
 
 
-def _not_modified(request: web.Request, etag: str, iat: int) -> bool:
-    inm = request.headers.get("If-None-Match")
+def _header(request: web.Request, name: str) -> str | None:
+    """A header's value, its field lines combined when it was sent on several (RFC 9110
+    §5.3)."""
+    values = request.headers.getall(name, None)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ", ".join(values)
+
+
+def _not_modified(request: web.Request, rep: Representation, served: ServedList) -> bool:
+    inm = _header(request, "If-None-Match")
     if inm is not None:
-        return etag_matches(inm, etag)
+        return etag_matches(inm, rep.etag)
     ims = request.headers.get("If-Modified-Since")
     if ims is not None:
         try:
-            return iat <= parsedate_to_datetime(ims).timestamp()
+            since = parsedate_to_datetime(ims).timestamp()
         except (TypeError, ValueError, IndexError):
             return False
+        if served.same_second and int(since) == rep.iat:
+            return False  # the client may hold the other token of that second
+        return rep.iat <= since
     return False
 
 
@@ -92,11 +112,12 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
                 raise NotFoundError(f"no status list {list_id!r}")
             return _unavailable()
     headers = request.headers
-    fmt = tokens.negotiate(headers.get("Accept"), served)
-    if fmt is None:
-        raise NotAcceptableError(
+    fmt = tokens.negotiate(_header(request, "Accept"), served)
+    if fmt is None:  # the answer depends on Accept too: a cache must know
+        err = NotAcceptableError(
             f"this list is served as {', '.join(served.offered)}", field="Accept"
         )
+        return problem(err, {**CORS, "Vary": VARY})
     if "time" in request.query:
         return await _historical(request, list_id, fmt)
     if fmt == "jwt" and tokens.gzip_ok(headers.get("Accept-Encoding")):
@@ -106,7 +127,7 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
     now = time.time()
     if rep.exp <= now:
         return _unavailable()
-    if _not_modified(request, rep.etag, rep.iat):
+    if _not_modified(request, rep, served):
         return web.Response(status=304, headers=rep.headers_at(now, modified=False))
     return web.Response(body=rep.body, headers=rep.headers_at(now))
 

@@ -5,6 +5,7 @@ token GET looks two things up and answers."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,9 @@ class ServedList:
     formats: tuple[str, ...]
     offered: tuple[str, ...]  # media types, JWT first
     reps: Mapping[str, Representation]
+    #: Another token of this list was published within the same second (so ``Last-Modified``
+    #: cannot tell them apart, and ``If-Modified-Since`` of that second earns no 304).
+    same_second: bool = False
 
     @classmethod
     def build(cls, pub: Published) -> ServedList:
@@ -104,6 +108,13 @@ class ServedTokens:
             return
         built = await asyncio.to_thread(lambda: [ServedList.build(p) for p in published])
         for pub, served in zip(published, built, strict=True):
+            prev = self._lists.get(pub.list_id)
+            if prev is not None and any(
+                r.iat == served.reps[k].iat and r.etag != served.reps[k].etag
+                for k, r in prev.reps.items()
+                if k in served.reps
+            ):
+                served = dataclasses.replace(served, same_second=True)
             self._lists[pub.list_id] = served
 
     def negotiate(self, accept: str | None, served: ServedList) -> str | None:
