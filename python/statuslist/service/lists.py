@@ -34,7 +34,9 @@ def _decoy_values(n: int, bits: int) -> bytes:
     """Decoy statuses: INVALID, or for lists with room for it a mix with SUSPENDED."""
     if bits == 1:
         return bytes([INVALID]) * n
-    return bytes(secrets.choice((INVALID, SUSPENDED)) for _ in range(n))
+    # One random bit per decoy picks INVALID or SUSPENDED.
+    bits = int.from_bytes(secrets.token_bytes(-(-n // 8)), "little")
+    return bytes(SUSPENDED if (bits >> i) & 1 else INVALID for i in range(n))
 
 
 class Lists:
@@ -159,8 +161,9 @@ class Lists:
         if record.decoys:
             perm = IndexPermutation(record.perm_key, record.size)
             start = record.size - record.decoys
+            # Both O(decoys): off the event loop.
             idx = await asyncio.to_thread(perm.many, start, record.decoys)
-            values = _decoy_values(len(idx), record.bits)
+            values = await asyncio.to_thread(_decoy_values, len(idx), record.bits)
             decoys = NewChange(
                 record.id, idx.tobytes(), bytes(len(values)), values, record.created_at, "decoy"
             )
@@ -201,6 +204,14 @@ class Lists:
         m.list_bytes.inc(state.record.size * state.record.bits // 8)
 
     # -- what an issuer sees --------------------------------------------------------------------
+
+    async def describe_now(self, state: ListState) -> dict[str, Any]:
+        """:meth:`describe` with the counts per status, computed off the event loop (a pass
+        over the whole bitmap: seconds for the largest lists)."""
+        counts = await asyncio.to_thread(state.committed.counts)
+        doc = self.describe(state, counts=False)
+        doc["counts"] = {status_name(k): v for k, v in sorted(counts.items())}
+        return doc
 
     def describe(self, state: ListState, *, counts: bool = True) -> dict[str, Any]:
         r = state.record

@@ -53,8 +53,11 @@ def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     )
 
 
-def _describe(request: web.Request, state: ListState, *, counts: bool = True) -> dict[str, Any]:
-    doc = request.app[RUNTIME].service.lists.describe(state, counts=counts)
+async def _describe(
+    request: web.Request, state: ListState, *, counts: bool = True
+) -> dict[str, Any]:
+    lists = request.app[RUNTIME].service.lists
+    doc = await lists.describe_now(state) if counts else lists.describe(state, counts=False)
     served = request.app[RUNTIME].tokens.get(state.record.id)
     if doc["published"] is not None and served is not None:
         doc["published"]["etag"] = served.reps[state.record.formats[0]].etag
@@ -68,12 +71,12 @@ async def create_list(request: web.Request) -> web.Response:
     cmd = commands.new_list(await commands.read_json(request))
     state = await request.app[RUNTIME].service.create_list(request[CALLER], cmd)
     headers = {"Location": f"/v1/lists/{state.record.id}"}
-    return _json(_describe(request, state), 201, headers)
+    return _json(await _describe(request, state), 201, headers)
 
 
 async def list_lists(request: web.Request) -> web.Response:
     states = request.app[RUNTIME].service.lists.of_issuer(request[CALLER].issuer)
-    return _json({"lists": [_describe(request, s, counts=False) for s in states]})
+    return _json({"lists": [await _describe(request, s, counts=False) for s in states]})
 
 
 async def show_list(request: web.Request) -> web.Response:
@@ -81,7 +84,7 @@ async def show_list(request: web.Request) -> web.Response:
     state = await svc.lists.resolve(request[CALLER], request.match_info["list_id"])
     if svc.storage.shared:
         await svc.entries.catch_up(state)
-    return _json(_describe(request, state))
+    return _json(await _describe(request, state))
 
 
 async def allocate(request: web.Request) -> web.Response:
