@@ -76,36 +76,22 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     srv.stop()
 
 
-def _targets(kind: str, cluster: Cluster, sqlite_server: ServerProcess) -> tuple[list[str], str]:
-    """(base URLs the workers spread over, API key) for one backend."""
+def _targets(
+    kind: str, cluster: Cluster, sqlite_server: ServerProcess
+) -> tuple[list[ServerProcess], str]:
+    """(the instances the workers spread over, API key) for one backend."""
     if kind == "sqlite":
-        return [sqlite_server.url], sqlite_server.api_key
-    return [n.url for n in cluster.nodes], cluster.key
+        return [sqlite_server], sqlite_server.api_key
+    return list(cluster.nodes), cluster.key
 
 
-def _create(url: str, key: str, size: int) -> str:
-    import json
-    import urllib.request
-
-    req = urllib.request.Request(  # noqa: S310 - loopback
-        f"{url}/v1/lists",
-        data=json.dumps({"bits": 1, "size": size}).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
-        return str(json.loads(resp.read())["id"])
+def _create(node: ServerProcess, key: str, size: int) -> str:
+    return str(node.api("POST", "/v1/lists", {"bits": 1, "size": size}, key=key)["id"])
 
 
-def _revoked(url: str, key: str, list_id: str) -> int:
-    import json
-    import urllib.request
-
-    req = urllib.request.Request(  # noqa: S310
-        f"{url}/v1/lists/{list_id}", headers={"Authorization": f"Bearer {key}"}
-    )
-    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
-        return int(json.loads(resp.read())["counts"].get("INVALID", 0))
+def _revoked(node: ServerProcess, key: str, list_id: str) -> int:
+    doc = node.api("GET", f"/v1/lists/{list_id}", key=key)
+    return int(doc["counts"].get("INVALID", 0))
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql-2"])
@@ -117,8 +103,9 @@ def test_single_c64(
     kind: str,
 ) -> None:
     benchmark.group = "durable single revocations, c=64"
-    bases, key = _targets(kind, cluster, sqlite_server)
-    list_id = _create(bases[0], key, 1_000_000)
+    nodes, key = _targets(kind, cluster, sqlite_server)
+    bases = [n.url for n in nodes]
+    list_id = _create(nodes[0], key, 1_000_000)
     rng = random.Random(21)
     picked = rng.sample(range(1_000_000), SINGLE_N * ROUNDS)
     rounds = iter(picked[r * SINGLE_N : (r + 1) * SINGLE_N] for r in range(ROUNDS))
@@ -149,8 +136,8 @@ def test_single_c64(
     finally:
         loop.run_until_complete(session.close())
     assert statuses == {200: SINGLE_N * ROUNDS}, statuses
-    for base in bases:  # every instance reads every write back
-        assert _revoked(base, key, list_id) == SINGLE_N * ROUNDS
+    for node in nodes:  # every instance reads every write back
+        assert _revoked(node, key, list_id) == SINGLE_N * ROUNDS
     benchmark.extra_info.update(
         {
             "revoked_read_back": SINGLE_N * ROUNDS,
@@ -167,7 +154,7 @@ def test_batch_1m_pg(
 ) -> None:
     benchmark.group = "1M-entry batch on PostgreSQL"
     a, b = cluster.nodes
-    list_id = _create(a.url, cluster.key, 10_000_000)
+    list_id = _create(a, cluster.key, 10_000_000)
     rng = random.Random(22)
     picked = rng.sample(range(10_000_000), 1_000_000 * ROUNDS)
     bodies = iter(array("Q", picked[r::ROUNDS]).tobytes() for r in range(ROUNDS))
@@ -191,7 +178,7 @@ def test_batch_1m_pg(
     finally:
         loop.run_until_complete(session.close())
     assert answers == [200] * ROUNDS
-    assert _revoked(b.url, cluster.key, list_id) == 1_000_000 * ROUNDS  # read on the other one
+    assert _revoked(b, cluster.key, list_id) == 1_000_000 * ROUNDS  # read on the other one
     benchmark.extra_info.update(
         {
             "revoked_read_back": 1_000_000 * ROUNDS,
@@ -205,7 +192,7 @@ def test_allocation_pg(
 ) -> None:
     benchmark.group = "allocation on PostgreSQL"
     a, b = cluster.nodes
-    list_id = _create(a.url, cluster.key, 100_000_000)
+    list_id = _create(a, cluster.key, 100_000_000)
     session = loop.run_until_complete(_open_session(2))
     headers = {"Authorization": f"Bearer {cluster.key}", "Content-Type": "application/json"}
     seen: set[int] = set()
@@ -235,7 +222,7 @@ def test_allocation_pg(
 def test_lag_across_instances(benchmark: BenchmarkFixture, cluster: Cluster) -> None:
     benchmark.group = "publish lag across instances (publish_interval 1 s)"
     a, b = cluster.nodes
-    list_id = _create(a.url, cluster.key, 1_000_000)
+    list_id = _create(a, cluster.key, 1_000_000)
     stop = threading.Event()
 
     def writers() -> None:
@@ -292,7 +279,7 @@ def test_lag_across_instances(benchmark: BenchmarkFixture, cluster: Cluster) -> 
 
 def test_failover(benchmark: BenchmarkFixture, cluster: Cluster) -> None:
     benchmark.group = "failover after kill -9 of the publisher"
-    list_id = _create(cluster.nodes[0].url, cluster.key, 100_000)
+    list_id = _create(cluster.nodes[0], cluster.key, 100_000)
     times: list[float] = []
     counter = itertools.count(1)
 

@@ -145,8 +145,11 @@ class Entries:
     # -- batches ----------------------------------------------------------------------------
 
     def _kick(self, state: ListState) -> None:
-        """Starts the list's next batch soon: after the writes that arrive in this turn of the
-        event loop have queued too, so that they share it."""
+        """Starts the list's next batch: with a single writer after the writes that arrive in
+        this turn of the event loop have queued too, so that they share it."""
+        if self._storage.shared:  # one batch in flight: the next gathers while it commits
+            self._form(state)
+            return
         if state.record.id in self._forming:
             return
         self._forming.add(state.record.id)
