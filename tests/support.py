@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,17 @@ import pytest
 from statuslist.exceptions import LoadtestError
 from statuslist.loadtest.spawn import free_port, serve_command, wait_ready
 
-__all__ = ["REPO", "ServerProcess", "free_port", "nginx_binary", "run_cli"]
+__all__ = [
+    "REPO",
+    "ServerProcess",
+    "fill",
+    "free_port",
+    "nginx_binary",
+    "remount",
+    "run_cli",
+    "serve_once",
+    "tmpfs",
+]
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,14 +90,16 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 60.0, probe: str = "/readyz") -> ServerProcess:
+        """Starts the server; waits until ``probe`` answers 200 (``/healthz`` for a server
+        that is up but expected not to be ready)."""
         cmd = serve_command(self.data_dir, self.port, self.public_url, *self.args)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
         )
         try:
-            wait_ready(self.proc, self.url, timeout, self.log)
+            wait_ready(self.proc, self.url, timeout, self.log, probe)
         except LoadtestError as exc:
             self.kill()
             raise RuntimeError(str(exc)) from None
@@ -154,3 +168,58 @@ class ServerProcess:
         if status >= 300:
             raise AssertionError(f"{method} {path} -> {status}: {data[:500]!r}")
         return json.loads(data) if data else None
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str = "16m", *, read_only: bool = False) -> Iterator[Path]:
+    """A real tmpfs mounted at ``path`` (a small disk to fill, or a read-only one); needs root,
+    as CI has. Fails the test, loudly, when it cannot mount."""
+    path.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size}" + (",ro" if read_only else "")
+    done = subprocess.run(
+        [shutil.which("mount") or "/usr/bin/mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs at {path} (root needed): {done.stderr}", pytrace=False)
+    try:
+        yield path
+    finally:
+        subprocess.run(
+            [shutil.which("umount") or "/usr/bin/umount", "-l", str(path)],
+            capture_output=True,
+            check=False,
+        )
+
+
+def remount(path: Path, *, read_only: bool) -> None:
+    """Remounts the tmpfs at ``path`` read-only or read-write."""
+    opt = "remount,ro" if read_only else "remount,rw"
+    subprocess.run(
+        [shutil.which("mount") or "/usr/bin/mount", "-o", opt, str(path)],
+        capture_output=True,
+        check=True,
+    )
+
+
+def fill(path: Path) -> Path:
+    """Fills the file system holding ``path`` with one file (returned; delete it to free)."""
+    filler = path / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    return filler
+
+
+def serve_once(data: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``statuslist serve`` that is expected to refuse to start: its exit and its stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "statuslist", "serve", "--data", str(data), "--port",
+         str(free_port()), *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip

@@ -18,6 +18,7 @@ A failed fetch, the database failing, or a refused operation is not a ``ValueErr
     ├── FetchError                        a Status List Token could not be fetched
     ├── ServiceError                      a request the service refuses (statuslist.service)
     ├── StorageError                      the database failed; the write did not commit
+    │   └── DiskFullError                 … because its disk is full
     └── LoadtestError                     a load-test scenario could not run
 
 The native extension raises the codec and token classes itself: each core error variant maps to
@@ -31,6 +32,7 @@ __all__ = [
     "Base64Error",
     "ConfigError",
     "DecompressError",
+    "DiskFullError",
     "ExpiredTokenError",
     "FetchError",
     "IndexOutOfRangeError",
@@ -146,6 +148,10 @@ class ServiceError(StatusListError):
 
 class StorageError(StatusListError):
     """The database failed (I/O error, disk full, closed, unreachable): nothing was committed."""
+
+
+class DiskFullError(StorageError):
+    """The database's disk is full: the write did not commit; it may once space is freed."""
 
 
 class LoadtestError(StatusListError):

@@ -127,7 +127,11 @@ def _errors() -> list[object]:
         (("decode", '{"bits":1,"lst":"!!"}'), 2, "statuslist: error: Base64Error: invalid base64"),
         (("encode", "--size", "8", "--bits", "3"), 2, "statuslist: error: InvalidBitsError: "),
         # OSError / ValueError: the message alone
-        (("decode", "/nonexistent/list.json"), 2, "statuslist: error: [Errno 2] "),
+        (
+            ("decode", "/nonexistent/list.json"),
+            2,
+            "statuslist: error: cannot use /nonexistent/list.json: No such file",
+        ),
         (("inspect", "a0"), 2, "statuslist: error: not a JWT and not a tagged COSE_Sign1"),
         (("check", "--uri", f"{closed}/x"), 2, "statuslist: error: --uri needs --idx"),
         # a ConfigError is a message alone, whatever root it has
@@ -180,7 +184,7 @@ class _FailingStorage:
     ("exc", "message"),
     [
         (ValidationError("scope is odd", field="scope"), "statuslist: error: scope is odd\n"),
-        (StorageError("disk full"), "statuslist: error: StorageError: disk full\n"),
+        (StorageError("disk full"), "statuslist: error: disk full\n"),
     ],
     ids=["ServiceError", "StorageError"],
 )

@@ -36,6 +36,7 @@ from statuslist.exceptions import (
     LoadtestError,
     ServiceError,
     StatusListError,
+    StorageError,
 )
 
 __all__ = ["build_parser", "main"]
@@ -75,11 +76,13 @@ def _failure(exc: Exception, verb: str) -> tuple[str, int] | None:
     """The message and exit code for ``exc``, or ``None`` for a bug (it propagates)."""
     if isinstance(exc, ServiceError):
         return exc.detail, 2
-    if isinstance(exc, LoadtestError | ConfigError):
+    if isinstance(exc, LoadtestError | ConfigError | StorageError):
         return str(exc), 2
     if isinstance(exc, StatusListError):
         # Includes every validation failure of `check`: the entry's status is unknown.
         return f"{type(exc).__name__}: {exc}", 1 if verb == "check" else 2
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"cannot use {exc.filename}: {exc.strerror or exc}", 2
     if isinstance(exc, OSError | ValueError | KeyError | cbor2.CBORDecodeError):
         return str(exc), 2
     return None

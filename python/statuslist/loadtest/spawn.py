@@ -67,16 +67,20 @@ def serve_command(data: Path, port: int, public_url: str, *args: str) -> list[st
 
 
 def wait_ready(
-    proc: subprocess.Popen[bytes], url: str, timeout: float, log_tail: Callable[[], str]
+    proc: subprocess.Popen[bytes],
+    url: str,
+    timeout: float,
+    log_tail: Callable[[], str],
+    probe: str = "/readyz",
 ) -> None:
-    """Waits for ``url``/readyz to answer 200; :class:`LoadtestError` if the process exits or
-    ``timeout`` seconds pass first."""
+    """Waits for ``url`` + ``probe`` to answer 200; :class:`LoadtestError` if the process exits
+    or ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise LoadtestError(f"the server exited with code {proc.returncode}:\n{log_tail()}")
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"{url}{probe}", timeout=2) as resp:  # noqa: S310
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):

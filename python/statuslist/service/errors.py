@@ -13,10 +13,12 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "HistoryDisabledError",
+    "ListDamagedError",
     "NotAcceptableError",
     "NotFoundError",
     "PayloadTooLargeError",
     "ServiceError",
+    "StorageFullError",
     "UnauthorizedError",
     "UnavailableError",
     "UnsupportedMediaError",
@@ -76,3 +78,19 @@ class UnavailableError(ServiceError):
     """The operation cannot be carried out now (database down, list not yet signed)."""
 
     slug, title = "unavailable", "Temporarily unavailable"
+    #: Seconds a client should wait before retrying (``Retry-After``), or ``None``.
+    retry_after: int | None = 1
+
+
+class StorageFullError(UnavailableError):
+    """The database's disk is full: nothing was changed; retrying after space is freed works."""
+
+    slug, title = "storage-full", "The database's disk is full"
+    retry_after = 30
+
+
+class ListDamagedError(UnavailableError):
+    """A stored list failed its integrity checks on start; it is not served until repaired."""
+
+    slug, title = "list-damaged", "The stored list is damaged"
+    retry_after = None

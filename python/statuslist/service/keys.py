@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from statuslist.config import DEV_ISSUER, Settings
-from statuslist.exceptions import ConfigError, KeyLoadError
+from statuslist.exceptions import ConfigError, KeyLoadError, StorageError
 from statuslist.service.errors import ForbiddenError, UnauthorizedError, ValidationError
 from statuslist.storage import ApiKeyRecord, Storage
 from statuslist.tokens import IssuerKey, generate_private_key, jwks, load_key
@@ -133,12 +133,22 @@ class IssuerKeys:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Writes a new mode-0600 file whole or not at all (a full disk leaves no empty key file
+    behind to be read on the next start); an existing file is never overwritten."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)  # like O_EXCL: fails if the file appeared meanwhile
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def load_issuer_keys(settings: Settings) -> IssuerKeys:

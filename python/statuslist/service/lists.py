@@ -12,9 +12,15 @@ from typing import Any
 
 from statuslist.codec import INVALID, SUSPENDED, StatusList
 from statuslist.config import Settings
+from statuslist.exceptions import InputError
 from statuslist.metrics import Metrics
 from statuslist.service.commands import NewList
-from statuslist.service.errors import ConflictError, NotFoundError, ValidationError
+from statuslist.service.errors import (
+    ConflictError,
+    ListDamagedError,
+    NotFoundError,
+    ValidationError,
+)
 from statuslist.service.keys import ApiKey, require
 from statuslist.service.permutation import IndexPermutation
 from statuslist.service.state import ListState, status_name
@@ -57,6 +63,9 @@ class Lists:
         self.by_id: dict[str, ListState] = {}
         self.by_issuer: dict[str, list[ListState]] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        #: Lists that failed their integrity checks on load: id -> (issuer, why). Not served,
+        #: not written, not published; their rows stay untouched in the database for repair.
+        self.damaged: dict[str, tuple[str, str]] = {}
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -72,6 +81,9 @@ class Lists:
     def get(self, caller: ApiKey, list_id: str, fld: str | None = "list_id") -> ListState:
         """The caller's list ``list_id``; another issuer's list is not found either."""
         state = self.by_id.get(list_id)
+        damaged = self.damaged.get(list_id) if state is None else None
+        if damaged is not None and damaged[0] == caller.issuer:
+            raise self.damage_error(list_id)
         if state is None or state.record.issuer != caller.issuer:
             raise NotFoundError(f"no list {list_id!r} for issuer {caller.issuer!r}", field=fld)
         return state
@@ -97,6 +109,14 @@ class Lists:
                     state = self.by_id[list_id]
         self._loading.pop(list_id, None)
         return state
+
+    def damage_error(self, list_id: str) -> ListDamagedError:
+        """What a request for a damaged list is told."""
+        why = self.damaged[list_id][1]
+        return ListDamagedError(
+            f"list {list_id} failed its integrity check when the server started ({why}); it "
+            "is not served until the database is restored from a backup"
+        )
 
     def of_issuer(self, issuer: str) -> list[ListState]:
         return list(self.by_issuer.get(issuer, ()))
@@ -178,14 +198,26 @@ class Lists:
         return state
 
     def restore(self, item: LoadedList) -> ListState:
-        """A list as loaded: its checkpoint pages with the log after them replayed."""
+        """A list as loaded: its checkpoint pages with the log after them replayed. Raises
+        :class:`DamagedListError` when the rows do not make a list of the record's shape."""
         r = item.record
-        raw = bytearray(r.size * r.bits // 8)
+        if item.damage is not None:
+            raise ListDamagedError(item.damage)
+        nbytes = r.size * r.bits // 8
+        raw = bytearray(nbytes)
         for page, data in item.pages.items():
-            raw[page * PAGE_BYTES : page * PAGE_BYTES + len(data)] = data
-        sl = StatusList.from_bytes(bytes(raw), r.bits)
-        for change in item.changes:
-            sl.set_many(array("Q", change.indices), change.new)
+            at = page * PAGE_BYTES
+            if not 0 <= at < nbytes or len(data) != min(PAGE_BYTES, nbytes - at):
+                raise ListDamagedError(f"bitmap page {page} does not fit the list")
+            raw[at : at + len(data)] = data
+        try:
+            sl = StatusList.from_bytes(bytes(raw), r.bits)
+            for change in item.changes:
+                if len(change.indices) != 8 * len(change.new):
+                    raise ListDamagedError(f"change log row {change.seq} is malformed")
+                sl.set_many(array("Q", change.indices), change.new)
+        except InputError as exc:
+            raise ListDamagedError(f"the stored rows do not make a valid list: {exc}") from None
         state = ListState(r, sl, self.uri(r.id))
         state.counter = item.counter
         state.checkpoint_seq = item.checkpoint_seq

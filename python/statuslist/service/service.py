@@ -14,13 +14,13 @@ from statuslist.metrics import Metrics
 from statuslist.service.allocation import Allocator
 from statuslist.service.commands import NewList
 from statuslist.service.entries import Entries
-from statuslist.service.errors import UnavailableError
+from statuslist.service.errors import ListDamagedError, UnavailableError
 from statuslist.service.follower import Follower
 from statuslist.service.keys import ApiKey, ApiKeys, IssuerKeys, bootstrap, require
 from statuslist.service.lists import Lists
 from statuslist.service.publisher import Listener, Publisher
 from statuslist.service.state import ListState, Published
-from statuslist.storage import Storage, StoredToken, open_storage
+from statuslist.storage import LoadedList, Storage, StoredToken, open_storage
 
 __all__ = ["Service", "running"]
 
@@ -71,7 +71,7 @@ class Service:
         """Loads every list (checkpoint + log replay) and the last tokens, then publishes."""
         await bootstrap(self.settings, self.storage)
         loaded = await self.storage.load_lists()
-        states = await asyncio.to_thread(lambda: [self.lists.restore(item) for item in loaded])
+        states = await asyncio.to_thread(self._restore_all, loaded)
         for state in states:
             self.lists.register(state)
         cursor = await self.storage.wait_changes(0, 0)  # the log as of opening, or later
@@ -103,6 +103,18 @@ class Service:
         self.started = True
         log.info("loaded %d lists", len(self.lists.by_id))
 
+    def _restore_all(self, loaded: Sequence[LoadedList]) -> list[ListState]:
+        """Every loaded list restored; one that fails its integrity checks is set aside in
+        ``lists.damaged`` (refused with 503, ``/readyz`` red) while the rest are served."""
+        states = []
+        for item in loaded:
+            try:
+                states.append(self.lists.restore(item))
+            except ListDamagedError as exc:
+                log.error("list %s is not served: %s", item.record.id, exc.detail)
+                self.lists.damaged[item.record.id] = (item.record.issuer, exc.detail)
+        return states
+
     async def stop(self) -> None:
         self.stopping = True
         if self.follower is not None:
@@ -117,6 +129,10 @@ class Service:
         if self.stopping:
             reasons.append("stopping")
         reasons.extend(self.publisher.unsignable.values())
+        reasons.extend(
+            f"list {list_id} is damaged ({why}); restore the database from a backup"
+            for list_id, (_, why) in sorted(self.lists.damaged.items())
+        )
         return reasons
 
     def degraded(self) -> list[str]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from statuslist.codec import CHUNK_BYTES
-from statuslist.exceptions import ConfigError, StorageError
+from statuslist.exceptions import ConfigError, DiskFullError, StorageError
 
 if TYPE_CHECKING:
     from statuslist.config import Settings
@@ -42,6 +42,7 @@ __all__ = [
     "ApiKeyRecord",
     "Change",
     "Checkpoint",
+    "DiskFullError",
     "ListRecord",
     "LoadedList",
     "NewChange",
@@ -105,6 +106,9 @@ class LoadedList:
     checkpoint_seq: int
     pages: dict[int, bytes]
     changes: list[Change]
+    #: Why the stored list cannot be trusted (a page or log row failed its checksum, the rows
+    #: could not be read), or ``None``. The service does not serve a damaged list.
+    damage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

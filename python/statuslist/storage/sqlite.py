@@ -11,13 +11,18 @@ use a second connection (WAL lets it read while the writer writes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
+import logging
 import os
 import queue
+import secrets
 import sqlite3
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +31,7 @@ from statuslist.storage import (
     ApiKeyRecord,
     Change,
     Checkpoint,
+    DiskFullError,
     ListRecord,
     LoadedList,
     NewChange,
@@ -37,7 +43,15 @@ __all__ = ["SQLiteStorage"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("statuslist.storage")
+
+#: Seconds between rewrites of the high-water mark (:attr:`SQLiteStorage.mark_path`).
+MARK_INTERVAL = 1.0
+
+SCHEMA_VERSION = 2
+#: Every stored page, log row, token and list record carries a CRC-32 of its contents (SQLite has
+#: no page checksums): :meth:`SQLiteStorage.load_lists` refuses a list whose rows fail it instead
+#: of serving damaged bytes as statuses. ``meta`` holds the database's random id (see the mark).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lists (
     id TEXT PRIMARY KEY,
@@ -52,13 +66,15 @@ CREATE TABLE IF NOT EXISTS lists (
     created_at REAL NOT NULL,
     perm_key BLOB NOT NULL,
     counter INTEGER NOT NULL DEFAULT 0,
-    checkpoint_seq INTEGER NOT NULL DEFAULT 0
+    checkpoint_seq INTEGER NOT NULL DEFAULT 0,
+    crc INTEGER
 );
 CREATE INDEX IF NOT EXISTS lists_issuer ON lists(issuer);
 CREATE TABLE IF NOT EXISTS pages (
     list_id TEXT NOT NULL,
     page INTEGER NOT NULL,
     data BLOB NOT NULL,
+    crc INTEGER,
     PRIMARY KEY (list_id, page)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (
@@ -68,7 +84,8 @@ CREATE TABLE IF NOT EXISTS changes (
     old BLOB NOT NULL,
     new BLOB NOT NULL,
     at REAL NOT NULL,
-    actor TEXT NOT NULL
+    actor TEXT NOT NULL,
+    crc INTEGER
 );
 CREATE INDEX IF NOT EXISTS changes_list ON changes(list_id, seq);
 CREATE TABLE IF NOT EXISTS tokens (
@@ -78,6 +95,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     iat INTEGER NOT NULL,
     exp INTEGER NOT NULL,
     seq INTEGER NOT NULL,
+    crc INTEGER,
     PRIMARY KEY (list_id, fmt)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS token_history (
@@ -95,7 +113,80 @@ CREATE TABLE IF NOT EXISTS api_keys (
     label TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+#: Version 1 → 2: checksum columns, filled in for the rows already there.
+_MIGRATE_1 = """
+ALTER TABLE lists ADD COLUMN crc INTEGER;
+ALTER TABLE pages ADD COLUMN crc INTEGER;
+ALTER TABLE changes ADD COLUMN crc INTEGER;
+ALTER TABLE tokens ADD COLUMN crc INTEGER;
+UPDATE lists SET crc = statuslist_list_crc(id, issuer, bits, size, ttl, formats, final_invalid,
+    decoys, auto, created_at, perm_key);
+UPDATE pages SET crc = statuslist_page_crc(list_id, page, data);
+UPDATE changes SET crc = statuslist_change_crc(list_id, indices, old, new, at, actor);
+UPDATE tokens SET crc = statuslist_token_crc(list_id, fmt, body, iat, exp, seq);
+"""
+
+# -- checksums: CRC-32 over a row's fields, each length-prefixed -------------------------------
+
+
+def _crc(*fields: object) -> int:
+    acc = 0
+    for f in fields:
+        if isinstance(f, bytes):
+            raw = f
+        elif isinstance(f, str):
+            raw = f.encode("utf-8", "surrogatepass")
+        elif isinstance(f, float):
+            raw = struct.pack("<d", f)
+        else:
+            raw = int(f).to_bytes(8, "little", signed=True)  # type: ignore[call-overload]
+        acc = zlib.crc32(raw, zlib.crc32(len(raw).to_bytes(8, "little"), acc))
+    return acc
+
+
+def _list_crc(r: ListRecord) -> int:
+    return _crc(
+        r.id, r.issuer, r.bits, r.size, r.ttl, json.dumps(list(r.formats)), int(r.final_invalid),
+        r.decoys, int(r.auto), float(r.created_at), r.perm_key,
+    )  # fmt: skip
+
+
+def _page_crc(list_id: str, page: int, data: bytes) -> int:
+    return _crc(list_id, page, data)
+
+
+def _change_crc(list_id: str, indices: bytes, old: bytes, new: bytes, at: float, actor: str) -> int:
+    return _crc(list_id, indices, old, new, float(at), actor)
+
+
+def _token_crc(list_id: str, fmt: str, body: bytes, iat: int, exp: int, seq: int) -> int:
+    return _crc(list_id, fmt, body, iat, exp, seq)
+
+
+def _describe(exc: sqlite3.Error) -> str:
+    """SQLite's message, with what it means for an operator."""
+    base = "_".join(str(getattr(exc, "sqlite_errorname", "")).split("_")[:2])
+    hint = {
+        "SQLITE_FULL": "the disk is full",
+        "SQLITE_READONLY": "the file or its directory is read-only",
+        "SQLITE_NOTADB": "the file is not a SQLite database",
+        "SQLITE_CORRUPT": "the database file is damaged; restore it from a backup",
+        "SQLITE_CANTOPEN": "the file cannot be opened (its directory is missing or not writable)",
+        "SQLITE_IOERR": "an I/O error",
+        "SQLITE_PERM": "permission denied",
+    }.get(base)
+    return f"{exc} ({hint})" if hint and hint not in str(exc) else str(exc)
+
+
+def _storage_error(prefix: str, exc: sqlite3.Error) -> StorageError:
+    cls = DiskFullError if "FULL" in getattr(exc, "sqlite_errorname", "") else StorageError
+    return cls(f"{prefix}: {_describe(exc)}")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -112,7 +203,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _insert_list(conn: sqlite3.Connection, r: ListRecord, decoys: NewChange | None) -> int:
     conn.execute(
         "INSERT INTO lists (id, issuer, bits, size, ttl, formats, final_invalid, decoys, auto,"
-        " created_at, perm_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " created_at, perm_key, crc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             r.id,
             r.issuer,
@@ -125,6 +216,7 @@ def _insert_list(conn: sqlite3.Connection, r: ListRecord, decoys: NewChange | No
             int(r.auto),
             r.created_at,
             r.perm_key,
+            _list_crc(r),
         ),
     )
     return _append(conn, [decoys])[0] if decoys is not None else 0
@@ -134,8 +226,17 @@ def _append(conn: sqlite3.Connection, changes: Sequence[NewChange]) -> list[int]
     seqs = []
     for c in changes:
         cur = conn.execute(
-            "INSERT INTO changes (list_id, indices, old, new, at, actor) VALUES (?,?,?,?,?,?)",
-            (c.list_id, c.indices, c.old, c.new, c.at, c.actor),
+            "INSERT INTO changes (list_id, indices, old, new, at, actor, crc)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                c.list_id,
+                c.indices,
+                c.old,
+                c.new,
+                c.at,
+                c.actor,
+                _change_crc(c.list_id, c.indices, c.old, c.new, c.at, c.actor),
+            ),
         )
         seqs.append(int(cur.lastrowid or 0))
     return seqs
@@ -155,8 +256,11 @@ def _reserve(conn: sqlite3.Connection, list_id: str, count: int, limit: int) -> 
 def _checkpoint(conn: sqlite3.Connection, items: Sequence[Checkpoint]) -> None:
     for item in items:
         conn.executemany(
-            "INSERT OR REPLACE INTO pages (list_id, page, data) VALUES (?,?,?)",
-            [(item.list_id, n, data) for n, data in item.pages.items()],
+            "INSERT OR REPLACE INTO pages (list_id, page, data, crc) VALUES (?,?,?,?)",
+            [
+                (item.list_id, n, data, _page_crc(item.list_id, n, data))
+                for n, data in item.pages.items()
+            ],
         )
         conn.execute(
             "UPDATE lists SET checkpoint_seq = MAX(checkpoint_seq, ?) WHERE id = ?",
@@ -168,8 +272,12 @@ def _save_tokens(
     conn: sqlite3.Connection, tokens: Sequence[StoredToken], archive_until: float | None
 ) -> None:
     conn.executemany(
-        "INSERT OR REPLACE INTO tokens (list_id, fmt, body, iat, exp, seq) VALUES (?,?,?,?,?,?)",
-        [(t.list_id, t.fmt, t.body, t.iat, t.exp, t.seq) for t in tokens],
+        "INSERT OR REPLACE INTO tokens (list_id, fmt, body, iat, exp, seq, crc)"
+        " VALUES (?,?,?,?,?,?,?)",
+        [
+            (t.list_id, t.fmt, t.body, t.iat, t.exp, t.seq, _token_crc(*_token_fields(t)))
+            for t in tokens
+        ],
     )
     if archive_until is not None:
         conn.executemany(
@@ -178,6 +286,10 @@ def _save_tokens(
             [(t.list_id, t.fmt, t.iat, t.exp, t.body) for t in tokens],
         )
         conn.execute("DELETE FROM token_history WHERE exp < ?", (archive_until,))
+
+
+def _token_fields(t: StoredToken) -> tuple[str, str, bytes, int, int, int]:
+    return t.list_id, t.fmt, t.body, t.iat, t.exp, t.seq
 
 
 def _insert_api_key(conn: sqlite3.Connection, r: ApiKeyRecord) -> None:
@@ -201,6 +313,60 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_result(result)
 
 
+def _load_one(conn: sqlite3.Connection, row: Sequence[Any]) -> LoadedList:
+    record = ListRecord(
+        id=row[0],
+        issuer=row[1],
+        bits=row[2],
+        size=row[3],
+        ttl=row[4],
+        formats=tuple(json.loads(row[5])) if _is_json_list(row[5]) else (),
+        final_invalid=bool(row[6]),
+        decoys=row[7],
+        auto=bool(row[8]),
+        created_at=row[9],
+        perm_key=row[10] if isinstance(row[10], bytes) else b"",
+    )
+
+    def damaged(why: str) -> LoadedList:
+        log.error("list %s is damaged and will not be served: %s", record.id, why)
+        return LoadedList(record, int(row[11]), int(row[12]), {}, [], damage=why)
+
+    try:
+        if row[13] != _list_crc(record):
+            return damaged("its metadata fails its checksum")
+        pages: dict[int, bytes] = {}
+        for page, data, crc in conn.execute(
+            "SELECT page, CAST(data AS BLOB), crc FROM pages WHERE list_id = ?", (record.id,)
+        ):
+            if not isinstance(data, bytes) or crc != _page_crc(record.id, page, data):
+                return damaged(f"bitmap page {page} fails its checksum")
+            pages[page] = data
+        changes = []
+        for c in conn.execute(
+            "SELECT seq, list_id, CAST(indices AS BLOB), CAST(old AS BLOB), CAST(new AS BLOB),"
+            " at, actor, crc FROM changes WHERE list_id = ? AND seq > ? ORDER BY seq",
+            (record.id, row[12]),
+        ):
+            change = Change(*c[:7])
+            fields = (change.indices, change.old, change.new)
+            if not all(isinstance(f, bytes) for f in fields) or c[7] != _change_crc(
+                change.list_id, change.indices, change.old, change.new, change.at, change.actor
+            ):
+                return damaged(f"change log row {change.seq} fails its checksum")
+            changes.append(change)
+    except (sqlite3.DatabaseError, TypeError, ValueError) as exc:
+        return damaged(f"its rows cannot be read: {exc}")
+    return LoadedList(record, int(row[11]), int(row[12]), pages, changes)
+
+
+def _is_json_list(text: object) -> bool:
+    try:
+        return isinstance(text, str) and isinstance(json.loads(text), list)
+    except ValueError:
+        return False
+
+
 class SQLiteStorage:
     """:class:`~statuslist.storage.Storage` on one SQLite file."""
 
@@ -222,6 +388,11 @@ class SQLiteStorage:
         self.commits = 0  # fsyncs so far; group commit shows as commits < writes
         self.writes = 0
         self.shared = False  # one process per database: nobody else writes
+        self._db_id: str | None = None
+        self._durable = 0  # the last committed sequence (writer thread)
+        self._marked = -1  # the sequence the mark file holds
+        self._mark_at = 0.0
+        self._failing: str | None = None  # why the last commit failed, until one succeeds
 
     def _take_lock(self) -> None:
         lock = self.path.with_name(self.path.name + ".lock")
@@ -244,29 +415,113 @@ class SQLiteStorage:
             os.close(self._lock_fd)  # closing releases the flock
             self._lock_fd = None
 
-    async def open(self) -> None:
-        def setup() -> int:
+    @property
+    def mark_path(self) -> Path:
+        """The high-water mark beside the database (servers only): the database's id and the
+        last change sequence this server had committed, rewritten at most once a second. A
+        start whose database is behind it (its ``-wal`` file lost, an older copy put in its
+        place) is refused: it could hand out indices again and forget revocations."""
+        return self.path.with_name(self.path.name + ".mark")
+
+    def _read_mark(self) -> tuple[str, int] | None:
+        try:
+            data = json.loads(self.mark_path.read_text(encoding="utf-8"))
+            return str(data["db"]), int(data["seq"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # a torn mark proves nothing; the next commit rewrites it
+
+    def _write_mark(self, seq: int) -> None:
+        if self._db_id is None:
+            return
+        tmp = self.mark_path.with_name(self.mark_path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps({"db": self._db_id, "seq": seq}), encoding="utf-8")
+            os.replace(tmp, self.mark_path)
+            self._marked = seq
+        except OSError:
+            pass  # the mark only strengthens a check; a full disk must not fail a write
+        self._mark_at = time.monotonic()
+
+    def _setup(self) -> int:
+        """Opens (creating or migrating) the database; returns its last change sequence."""
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self._exclusive:
-                self._take_lock()
-            conn = _connect(self.path)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the data directory {self.path.parent}: {exc.strerror}"
+            ) from None
+        if self.path.exists() and not self.path.is_file():
+            raise StorageError(f"cannot open {self.path}: it is not a file")
+        if self._exclusive:
+            self._take_lock()
+        conn = _connect(self.path)
+        try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                conn.close()
                 raise StorageError(
                     f"{self.path} has schema version {version}; this statuslist knows "
                     f"{SCHEMA_VERSION}: upgrade statuslist"
                 )
-            conn.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            if version < SCHEMA_VERSION:
+                for name, fn, n in (
+                    ("statuslist_list_crc", lambda *a: _crc(*a[:9], float(a[9]), a[10]), 11),
+                    ("statuslist_page_crc", _page_crc, 3),
+                    ("statuslist_change_crc", _change_crc, 6),
+                    ("statuslist_token_crc", _token_crc, 6),
+                ):
+                    conn.create_function(name, n, fn, deterministic=True)
+                migrate = _MIGRATE_1 if version == 1 else ""
+                conn.executescript(
+                    f"BEGIN; {SCHEMA} {migrate} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
+            if row is None:
+                new_id = secrets.token_hex(16)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('id', ?)", (new_id,))
+                row = conn.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
+                # The schema and the id into the main file now: a lost -wal cannot take them.
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db_id = str(row[0])
+            last = int(
+                conn.execute(
+                    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM changes), 0),"
+                    " COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0))"
+                ).fetchone()[0]
+            )
+            if self._exclusive:
+                mark = self._read_mark()
+                if mark is not None and mark[0] == self._db_id and mark[1] > last:
+                    raise StorageError(
+                        f"{self.path} is behind what this server had committed (its change log "
+                        f"ends at {last}, {self.mark_path.name} says {mark[1]}): its -wal file "
+                        "was probably lost, or an older copy replaced it. Serving it could hand "
+                        "out indices twice and forget revocations. Restore the database together "
+                        f"with its -wal file; to serve this older state on purpose, delete "
+                        f"{self.mark_path}"
+                    )
             self._writer = conn
             self._reader = _connect(self.path)
-            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
+            # Damaged text reads as text that fails its checksum, not as a failed query.
+            self._reader.text_factory = lambda b: b.decode("utf-8", "replace")
+            return last
+        except BaseException:
+            conn.close()
+            raise
 
+    async def open(self) -> None:
         try:
-            self._last_seq = await asyncio.to_thread(setup)
+            self._last_seq = await asyncio.to_thread(self._setup)
         except sqlite3.Error as exc:
             self._drop_lock()
-            raise StorageError(f"cannot open {self.path}: {exc}") from None
+            raise _storage_error(f"cannot open {self.path}", exc) from None
+        except BaseException:
+            self._drop_lock()
+            raise
+        self._durable = self._last_seq
+        if self._exclusive:
+            self._write_mark(self._last_seq)
         self._loop = asyncio.get_running_loop()
         self._grown = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="statuslist-writer", daemon=True)
@@ -279,6 +534,8 @@ class SQLiteStorage:
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
+        if self._exclusive and self._durable != self._marked:
+            self._write_mark(self._durable)
         for conn in (self._writer, self._reader):
             if conn is not None:
                 conn.close()
@@ -323,7 +580,14 @@ class SQLiteStorage:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            if self._exclusive and self._durable != self._marked:
+                try:  # the mark lags the last commit: catch up once the writes pause
+                    item = self._queue.get(timeout=MARK_INTERVAL)
+                except queue.Empty:
+                    self._write_mark(self._durable)
+                    continue
+            else:
+                item = self._queue.get()
             stop = item[0] is None
             group = [] if stop else [item]
             while not stop and len(group) < self._max_group:
@@ -359,16 +623,21 @@ class SQLiteStorage:
                         conn.execute("ROLLBACK TO w")
                         conn.execute("RELEASE w")
                         if isinstance(exc, sqlite3.Error):
-                            exc = StorageError(f"the write did not commit: {exc}")
+                            exc = _storage_error("the write did not commit", exc)
                         outcomes.append((None, exc))
                 conn.execute("COMMIT")
                 self.commits += 1
                 self.writes += len(group)
+                self._failing = None
             except sqlite3.Error as db_error:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                failure = StorageError(f"the write did not commit: {db_error}")
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                failure = _storage_error("the write did not commit", db_error)
+                self._failing = str(failure)
                 outcomes = [(None, failure)] * len(group)
+            if any(isinstance(e, DiskFullError) for _, e in outcomes):
+                self._failing = next(str(e) for _, e in outcomes if isinstance(e, DiskFullError))
         last = max(
             (
                 max(r) if isinstance(r, list) else r
@@ -382,6 +651,13 @@ class SQLiteStorage:
                 loop.call_soon_threadsafe(_settle, fut, result, error)
         if last and self._loop is not None:
             self._loop.call_soon_threadsafe(self._advance, last)
+        self._durable = max(self._durable, last)
+        if (
+            self._exclusive
+            and self._durable != self._marked
+            and time.monotonic() - self._mark_at >= MARK_INTERVAL
+        ):
+            self._write_mark(self._durable)
 
     def _advance(self, seq: int) -> None:
         if seq > self._last_seq:
@@ -412,56 +688,47 @@ class SQLiteStorage:
                 try:
                     return fn(self._reader)
                 except sqlite3.Error as exc:
-                    raise StorageError(f"the database read failed: {exc}") from None
+                    raise _storage_error("the database read failed", exc) from None
 
         return await asyncio.to_thread(run)
 
     async def load_lists(self) -> list[LoadedList]:
+        """Every list with its pages and log tail, each row checked against its checksum: a
+        list whose rows fail (or cannot be read) comes back with ``damage`` saying why, and no
+        pages or changes."""
+
         def run(conn: sqlite3.Connection) -> list[LoadedList]:
-            out = []
             rows = conn.execute(
                 "SELECT id, issuer, bits, size, ttl, formats, final_invalid, decoys, auto,"
-                " created_at, perm_key, counter, checkpoint_seq FROM lists ORDER BY created_at, id"
+                " created_at, perm_key, counter, checkpoint_seq, crc FROM lists"
+                " ORDER BY created_at, id"
             ).fetchall()
-            for row in rows:
-                record = ListRecord(
-                    id=row[0],
-                    issuer=row[1],
-                    bits=row[2],
-                    size=row[3],
-                    ttl=row[4],
-                    formats=tuple(json.loads(row[5])),
-                    final_invalid=bool(row[6]),
-                    decoys=row[7],
-                    auto=bool(row[8]),
-                    created_at=row[9],
-                    perm_key=row[10],
-                )
-                pages = dict(
-                    conn.execute(
-                        "SELECT page, data FROM pages WHERE list_id = ?", (record.id,)
-                    ).fetchall()
-                )
-                changes = [
-                    Change(*c)
-                    for c in conn.execute(
-                        "SELECT seq, list_id, indices, old, new, at, actor FROM changes"
-                        " WHERE list_id = ? AND seq > ? ORDER BY seq",
-                        (record.id, row[12]),
-                    )
-                ]
-                out.append(LoadedList(record, row[11], row[12], pages, changes))
-            return out
+            return [_load_one(conn, row) for row in rows]
 
         return await self._read(run)
 
     async def load_tokens(self) -> list[StoredToken]:
-        return await self._read(
-            lambda conn: [
-                StoredToken(*r)
-                for r in conn.execute("SELECT list_id, fmt, body, iat, exp, seq FROM tokens")
-            ]
-        )
+        """The last tokens; one that fails its checksum is left out (and logged): the list is
+        then published afresh instead of served damaged."""
+
+        def run(conn: sqlite3.Connection) -> list[StoredToken]:
+            out = []
+            for row in conn.execute(
+                "SELECT list_id, fmt, CAST(body AS BLOB), iat, exp, seq, crc FROM tokens"
+            ):
+                token = StoredToken(*row[:6])
+                if row[6] != _token_crc(*_token_fields(token)):
+                    log.error(
+                        "the stored %s token of list %s fails its checksum; it is not served, "
+                        "the list is signed afresh",
+                        token.fmt,
+                        token.list_id,
+                    )
+                    continue
+                out.append(token)
+            return out
+
+        return await self._read(run)
 
     async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         def run(conn: sqlite3.Connection) -> ApiKeyRecord | None:
@@ -532,4 +799,6 @@ class SQLiteStorage:
         return None
 
     def health(self) -> str | None:
-        return None if self._thread is not None else "storage is closed"
+        if self._thread is None:
+            return "storage is closed"
+        return self._failing

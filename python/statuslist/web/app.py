@@ -10,6 +10,7 @@ from aiohttp import web
 from statuslist.config import Settings
 from statuslist.metrics import Metrics
 from statuslist.service import running
+from statuslist.web import logs
 from statuslist.web.issuer import create_issuer_app
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS, Runtime
 from statuslist.web.public import ROUTES, public_middleware
@@ -20,6 +21,7 @@ __all__ = ["create_app", "routes"]
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
     """The service as an aiohttp application."""
+    logs.install()
     app = web.Application(
         middlewares=[public_middleware], client_max_size=settings.limits.max_body_bytes
     )

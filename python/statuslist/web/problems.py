@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from statuslist.exceptions import ServiceError, StorageError
+from statuslist.exceptions import DiskFullError, ServiceError, StorageError
 from statuslist.service.errors import (
     PROBLEM_BASE,
     BadRequestError,
@@ -20,17 +20,22 @@ from statuslist.service.errors import (
     NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
+    StorageFullError,
     UnauthorizedError,
     UnavailableError,
     UnsupportedMediaError,
     ValidationError,
 )
+from statuslist.web.logs import Throttle
 
 __all__ = ["PROBLEM", "http_status", "internal_error", "problem", "problem_from_http"]
 
 log = logging.getLogger("statuslist.web")
 
 PROBLEM = "application/problem+json"
+
+#: A failing database fails every request: log a few, count the rest.
+_storage_log = Throttle()
 
 _STATUS: dict[type[ServiceError], int] = {
     BadRequestError: 400,
@@ -68,8 +73,8 @@ def problem(err: ServiceError, headers: Mapping[str, str] | None = None) -> web.
     extra = dict(headers or {})
     if isinstance(err, UnauthorizedError):
         extra["WWW-Authenticate"] = 'Bearer realm="statuslist"'
-    if isinstance(err, UnavailableError):
-        extra.setdefault("Retry-After", "1")
+    if isinstance(err, UnavailableError) and err.retry_after is not None:
+        extra.setdefault("Retry-After", str(err.retry_after))
     return web.Response(text=json.dumps(body), status=status, content_type=PROBLEM, headers=extra)
 
 
@@ -104,7 +109,13 @@ def internal_error(
 ) -> web.Response:
     """A problem for an exception nothing expected: logged with its trace, answered without."""
     if isinstance(exc, StorageError):
-        log.error("storage failed in %s %s: %s", request.method, request.path, exc)
+        if _storage_log.allow():
+            log.error(
+                "storage failed in %s %s: %s%s", request.method, request.path, exc,
+                _storage_log.note(),
+            )  # fmt: skip
+        if isinstance(exc, DiskFullError):
+            return problem(StorageFullError(f"nothing was changed: {exc}"), headers)
         return problem(UnavailableError(f"the database is unavailable: {exc}"), headers)
     log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
     return problem(ServiceError("internal error; see the server log"), headers)

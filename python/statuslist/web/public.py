@@ -108,6 +108,8 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
         if follower is not None and await follower.find(list_id):  # created elsewhere just now
             served = tokens.get(list_id)
         if served is None:
+            if list_id in svc.lists.damaged:
+                return problem(svc.lists.damage_error(list_id), _NO_STORE)
             if svc.lists.find(list_id) is None:
                 raise NotFoundError(f"no status list {list_id!r}")
             return _unavailable()
