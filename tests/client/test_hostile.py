@@ -713,6 +713,30 @@ def test_huge_bodies_are_refused_while_reading(server: LiveServer, piece: int) -
     assert isinstance(exc, LimitExceededError)
 
 
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_compressed_responses_are_read_and_bombs_bounded(server: LiveServer, coding: str) -> None:
+    """A Content-Encoding the client asked for is inflated, and counted against the cap after
+    inflating: a 64 MiB bomb in a few kB is refused at the cap, not inflated whole."""
+    import gzip
+
+    pack = gzip.compress if coding == "gzip" else zlib.compress
+    uri = server.url(f"/coded-{coding}")
+    server.serve(
+        f"/coded-{coding}", Reply(pack(_jwt_with(uri)), headers={"Content-Encoding": coding})
+    )
+    assert query(7, uri).status == 1
+    bomb = server.serve(
+        f"/bomb-{coding}", Reply(pack(b" " * (64 << 20)), headers={"Content-Encoding": coding})
+    )
+    started = time.monotonic()
+    assert isinstance(refusal(7, bomb, max_token_bytes=1 << 20), LimitExceededError)
+    assert time.monotonic() - started < 5
+    garbage = server.serve(
+        f"/garbage-{coding}", Reply(b"\x1f\x8b not really", headers={"Content-Encoding": coding})
+    )
+    assert isinstance(refusal(7, garbage), FetchError | TokenError)
+
+
 def test_a_slow_server_times_out(server: LiveServer) -> None:
     uri = server.url("/slow")
     server.serve("/slow", Reply(_jwt_with(uri), delay=5))
