@@ -8,20 +8,26 @@ the token's whole claims) and returns a :class:`StatusResult`. On the way it:
 - verifies the signature against the trusted keys (JWKs given directly and/or a JWKS URL, or an
   ``x5c``/``x5chain`` certificate chain that validates to a configured trust anchor), with an
   algorithm allowlist; ``none`` in any casing, HMAC algorithms, JWE and JSON-serialised JWS are
-  refused (RFC 8725); ``typ`` must be ``statuslist+jwt`` / ``application/statuslist+cwt``; a CWT
-  must be COSE_Sign1 tagged 18 and not wrapped in tag 61;
+  refused (RFC 8725); ``typ`` must be ``statuslist+jwt`` / ``application/statuslist+cwt`` (or
+  CoAP Content-Format 279); a CWT must be COSE_Sign1 tagged 18 and not wrapped in tag 61; a
+  ``crit`` naming an extension not understood refuses the token
+  (:class:`~statuslist.exceptions.CriticalExtensionError`). All of this, and the claims' types,
+  is checked by the native core, the one token parser (``peek_header``, ``verify_claims``);
 - checks ``sub == uri`` exactly, ``iat`` present and not in the future, ``exp`` present and not
   passed (with a small leeway), and ``ttl`` positive;
 - inflates ``lst`` with a cap (16 MiB by default) and rejects an index out of bounds;
 - caches each verified list for ``ttl`` (clamped to ``[min_ttl, max_ttl]`` and never past ``exp``)
   in a bounded LRU cache, and revalidates with ``If-None-Match`` when the server sent an ETag.
 
-Every failure raises a :class:`~statuslist.exceptions.StatusListError` subclass saying what failed.
+Every failure on untrusted input (the claims handed in, HTTP responses, JWK Sets, token bytes)
+raises a :class:`~statuslist.exceptions.StatusListError` subclass saying what failed; messages
+quote input only up to a bound.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
 import time
@@ -31,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
-import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -49,13 +54,15 @@ from statuslist.exceptions import (
     IndexOutOfRangeError,
     LimitExceededError,
     MalformedError,
+    StatusListError,
     SubjectMismatchError,
     TokenError,
     UnknownKeyError,
 )
-from statuslist.tokens import CWT_STATUS_CLAIM, verify
+from statuslist.tokens import CWT_STATUS_CLAIM, TokenHeader, peek_header, verify_claims
 
 __all__ = [
+    "MECHANISMS",
     "STATUS_NAMES",
     "StatusListClient",
     "StatusReference",
@@ -70,7 +77,22 @@ MEDIA_TYPES: dict[Format, str] = {
 }
 #: Names of the registered Status Types (spec §7.1).
 STATUS_NAMES = {0: "VALID", 1: "INVALID", 2: "SUSPENDED"}
-CWT_SUB, CWT_IAT, CWT_EXP, CWT_TTL, CWT_STATUS_LIST = 2, 6, 4, 65534, 65533
+#: Media types accepted for a JWK Set (RFC 7517 §8.5; most servers send plain JSON).
+JWKS_TYPES = ("application/json", "application/jwk-set+json")
+
+
+def _show(value: object, limit: int = 80) -> str:
+    """A bounded ``repr`` of untrusted input for messages (an int of 5,000 digits has none)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    """Untrusted text (a URI) for messages, bounded."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,21 +105,47 @@ class StatusReference:
     @classmethod
     def from_claims(cls, claims: Mapping[Any, Any]) -> StatusReference:
         """Accepts a token's claims, its ``status`` claim (JWT key ``status`` or CWT key 65535),
-        the ``status_list`` object, or ``{"idx", "uri"}``."""
+        the ``status_list`` object, or ``{"idx", "uri"}``.
+
+        A ``status`` claim may name several mechanisms (spec §6): the first one in
+        :data:`MECHANISMS` is used, the others are ignored; naming none of them is an error."""
         node: Any = claims
         for key in ("status", CWT_STATUS_CLAIM):
             if isinstance(node, Mapping) and key in node:
                 node = node[key]
-        if isinstance(node, Mapping) and "status_list" in node:
-            node = node["status_list"]
         if not isinstance(node, Mapping):
-            raise MalformedError("no status_list claim found")
+            raise MalformedError(f"the status claim must be an object, got {_show(node)}")
+        if "idx" in node or "uri" in node:
+            return cls._from_object(node)
+        for name, read in MECHANISMS.items():
+            if name in node:
+                return read(node[name])
+        names = ", ".join(_show(k, 40) for k in list(node)[:8]) or "none"
+        raise MalformedError(
+            f"no supported status mechanism is present (supported: {', '.join(MECHANISMS)}; "
+            f"found: {names})"
+        )
+
+    @classmethod
+    def _from_object(cls, node: Any) -> StatusReference:
+        """The ``status_list`` mechanism (spec §6.1): ``{"idx": …, "uri": …}``."""
+        if not isinstance(node, Mapping):
+            raise MalformedError(f"status_list must be an object, got {_show(node)}")
         idx, uri = node.get("idx"), node.get("uri")
         if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-            raise MalformedError(f"status_list.idx must be a non-negative integer, got {idx!r}")
+            raise MalformedError(
+                f"status_list.idx must be a non-negative integer, got {_show(idx)}"
+            )
         if not isinstance(uri, str) or not uri:
-            raise MalformedError(f"status_list.uri must be a non-empty string, got {uri!r}")
+            raise MalformedError(f"status_list.uri must be a non-empty string, got {_show(uri)}")
         return cls(idx=idx, uri=uri)
+
+
+#: Status mechanisms of a ``status`` claim this client reads, by member name (spec §6; others
+#: such as ``identifiers`` lists are ignored when one of these is present).
+MECHANISMS: dict[str, Callable[[Any], StatusReference]] = {
+    "status_list": StatusReference._from_object,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,32 +187,57 @@ class _Entry:
     fresh_until: float
 
 
-def _b64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _b64(value: object, name: str) -> bytes:
+    if not isinstance(value, str) or not value.isascii():
+        raise UnknownKeyError(f"JWK member {name} must be a base64url string")
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise UnknownKeyError(f"JWK member {name} is not base64url") from None
+
+
+#: Curve name -> coordinate length and curve, for EC JWKs.
+_CURVES: dict[str, tuple[int, ec.EllipticCurve]] = {
+    "P-256": (32, ec.SECP256R1()),
+    "P-384": (48, ec.SECP384R1()),
+}
 
 
 def _jwk_public_key(jwk: Mapping[str, Any]) -> bytes:
-    """The raw public key the native verifier reads, from a public JWK."""
+    """The raw public key the native verifier reads, from a public JWK (checked: a JWKS is
+    untrusted input too)."""
     kty = jwk.get("kty")
     if kty == "EC":
-        return b"\x04" + _b64(jwk["x"]) + _b64(jwk["y"])
+        crv = jwk.get("crv")
+        if not isinstance(crv, str) or crv not in _CURVES:
+            raise UnknownKeyError(f"unsupported EC JWK curve {_show(crv)}")
+        size, curve = _CURVES[crv]
+        x, y = _b64(jwk.get("x"), "x"), _b64(jwk.get("y"), "y")
+        if len(x) != size or len(y) != size:
+            raise UnknownKeyError(f"EC JWK coordinates must be {size} bytes for {crv}")
+        try:
+            ec.EllipticCurvePublicNumbers(
+                int.from_bytes(x, "big"), int.from_bytes(y, "big"), curve
+            ).public_key()
+        except ValueError:
+            raise UnknownKeyError(f"EC JWK point is not on {crv}") from None
+        return b"\x04" + x + y
     if kty == "OKP":
-        return _b64(jwk["x"])
+        if jwk.get("crv") != "Ed25519":
+            raise UnknownKeyError(f"unsupported OKP JWK curve {_show(jwk.get('crv'))}")
+        x = _b64(jwk.get("x"), "x")
+        if len(x) != 32:
+            raise UnknownKeyError("Ed25519 JWK x must be 32 bytes")
+        return x
     if kty == "RSA":
-        n = int.from_bytes(_b64(jwk["n"]), "big")
-        e = int.from_bytes(_b64(jwk["e"]), "big")
-        return (
-            rsa.RSAPublicNumbers(e, n)
-            .public_key()
-            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-        )
-    raise UnknownKeyError(f"unsupported JWK kty {kty!r}")
-
-
-def _int_claim(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TokenError(f"claim {name} must be an integer, got {value!r}")
-    return value
+        n = int.from_bytes(_b64(jwk.get("n"), "n"), "big")
+        e = int.from_bytes(_b64(jwk.get("e"), "e"), "big")
+        try:
+            key = rsa.RSAPublicNumbers(e, n).public_key()
+        except ValueError as exc:
+            raise UnknownKeyError(f"RSA JWK is not a usable key: {exc}") from None
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    raise UnknownKeyError(f"unsupported JWK kty {_show(kty)}")
 
 
 class StatusListClient:
@@ -236,8 +309,8 @@ class StatusListClient:
         entry, from_cache = await self._list(ref.uri)
         if ref.idx >= len(entry.status_list):
             raise IndexOutOfRangeError(
-                f"index {ref.idx} is out of bounds for the {len(entry.status_list)}-entry list "
-                f"at {ref.uri}"
+                f"index {_show(ref.idx)} is out of bounds for the {len(entry.status_list)}-entry "
+                f"list at {_clip(ref.uri)}"
             )
         value = entry.status_list[ref.idx]
         return StatusResult(
@@ -294,13 +367,21 @@ class StatusListClient:
         keep = min(max(ttl if ttl is not None else 0, self._min_ttl), self._max_ttl)
         return min(now + keep, float(exp))
 
-    async def _fetch(self, uri: str, etag: str | None) -> tuple[int, bytes, str, str | None]:
-        accept = ", ".join(
-            f"{MEDIA_TYPES[f]}" + ("" if i == 0 else ";q=0.9") for i, f in enumerate(self._formats)
-        )
+    async def _fetch(
+        self, uri: str, etag: str | None, accept: str | None = None
+    ) -> tuple[int, bytes, str, str | None]:
+        """GET ``uri``: bounded redirects, a total timeout (connect, headers and body alike) and
+        a bounded body, read in pieces; every failure is a :class:`FetchError` (or
+        :class:`LimitExceededError` for a body over the cap)."""
+        if accept is None:
+            accept = ", ".join(
+                f"{MEDIA_TYPES[f]}" + ("" if i == 0 else ";q=0.9")
+                for i, f in enumerate(self._formats)
+            )
         headers = {"Accept": accept}
         if etag is not None:
             headers["If-None-Match"] = etag
+        where = _clip(uri)
         try:
             async with self._http().get(
                 uri,
@@ -311,7 +392,7 @@ class StatusListClient:
                 if resp.status == 304:
                     return 304, b"", "", etag
                 if not 200 <= resp.status < 300:
-                    raise FetchError(f"GET {uri} answered HTTP {resp.status}")
+                    raise FetchError(f"GET {where} answered HTTP {resp.status}")
                 # A body arrives in pieces: read to the end, refusing it once over the cap.
                 parts: list[bytes] = []
                 size = 0
@@ -319,24 +400,34 @@ class StatusListClient:
                     size += len(chunk)
                     if size > self._max_token_bytes:
                         raise LimitExceededError(
-                            f"token at {uri} is larger than {self._max_token_bytes} bytes"
+                            f"response from {where} is larger than {self._max_token_bytes} bytes"
                         )
                     parts.append(chunk)
                 body = b"".join(parts)
                 return resp.status, body, resp.content_type, resp.headers.get("ETag")
+        except StatusListError:
+            raise
         except aiohttp.TooManyRedirects:
-            raise FetchError(f"GET {uri}: more than {self._max_redirects} redirects") from None
+            raise FetchError(f"GET {where}: more than {self._max_redirects} redirects") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise FetchError(f"GET {uri} failed: {exc!r}") from None
+            raise FetchError(f"GET {where} failed: {_show(exc, 200)}") from None
+        except ValueError as exc:  # yarl refuses a malformed URL with a plain ValueError
+            raise FetchError(f"GET {where}: not a usable URL ({_show(exc, 200)})") from None
 
     async def _keys(self) -> list[Mapping[str, Any]]:
         if self._jwks_url is not None and self._remote_jwks is None:
-            _, body, _, _ = await self._fetch(self._jwks_url, None)
+            url = self._jwks_url
+            _, body, ctype, _ = await self._fetch(url, None, accept=", ".join(JWKS_TYPES))
+            if ctype not in JWKS_TYPES:
+                raise UnknownKeyError(f"{url} answered {_show(ctype)}, not a JWK Set")
             try:
-                keys = json.loads(body)["keys"]
-            except (ValueError, KeyError, TypeError):
-                raise UnknownKeyError(f"{self._jwks_url} is not a JWK Set") from None
-            self._remote_jwks = [k for k in keys if isinstance(k, Mapping)]
+                doc = json.loads(body)
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                raise UnknownKeyError(f"{url} is not a JWK Set (not JSON)") from None
+            keys = doc.get("keys") if isinstance(doc, dict) else None
+            if not isinstance(keys, list):
+                raise UnknownKeyError(f"{url} is not a JWK Set (no keys array)")
+            self._remote_jwks = [k for k in keys if isinstance(k, dict)]
         return [*self._jwks, *(self._remote_jwks or [])]
 
     def _chain_key(self, chain: list[bytes], alg: str) -> bytes:
@@ -356,9 +447,11 @@ class StatusListClient:
         )
         try:
             builder.build_client_verifier().verify(certs[0], certs[1:])
+            public = certs[0].public_key()
         except VerificationError as exc:
             raise UnknownKeyError(f"certificate chain does not validate: {exc}") from None
-        public = certs[0].public_key()
+        except (ValueError, TypeError) as exc:  # e.g. UnsupportedAlgorithm, bad encodings
+            raise UnknownKeyError(f"certificate chain cannot be used: {_show(exc, 200)}") from None
         kinds = {
             "ES256": ec.EllipticCurvePublicKey,
             "ES384": ec.EllipticCurvePublicKey,
@@ -377,8 +470,9 @@ class StatusListClient:
             return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
         raise UnknownKeyError(f"unsupported certificate key type {type(public).__name__}")
 
-    async def _key_for(self, kid: str | None, alg: str, chain: list[bytes] | None = None) -> bytes:
-        if alg.lower() == "none" or alg not in self._algorithms:
+    async def _key_for(self, header: TokenHeader) -> bytes:
+        alg, kid, chain = header.alg, header.kid, header.x5c
+        if alg not in self._algorithms:
             raise TokenError(f"algorithm {alg!r} is not allowed")
         if chain and self._anchors:
             return self._chain_key(chain, alg)
@@ -386,7 +480,7 @@ class StatusListClient:
         matches = [k for k in keys if kid is None or k.get("kid") == kid]
         matches = [k for k in matches if k.get("alg", alg) == alg]
         if not matches:
-            raise UnknownKeyError(f"no trusted key with kid {kid!r} for {alg}")
+            raise UnknownKeyError(f"no trusted key with kid {_show(kid)} for {alg}")
         if len(matches) > 1 and kid is None:
             raise UnknownKeyError("token has no kid and several trusted keys match")
         return _jwk_public_key(matches[0])
@@ -394,74 +488,33 @@ class StatusListClient:
     async def _validate(
         self, uri: str, body: bytes, ctype: str, etag: str | None, now: float
     ) -> _Entry:
+        """§8.3 on untrusted bytes. The native core is the one parser: it checks the envelope
+        and header rules (``peek_header``), then the signature and the claims' types
+        (``verify_claims``); what is left here is policy (keys, time, ``sub``)."""
         fmt = next((f for f, t in MEDIA_TYPES.items() if t == ctype), None)
         if fmt is None or fmt not in self._formats:
-            raise TokenError(f"unexpected Content-Type {ctype!r} from {uri}")
-        if fmt == "jwt":
-            text = body.decode("ascii", "replace").strip()
-            if text.startswith("{"):
-                raise TokenError("JWS JSON serialisation is not accepted")
-            parts = text.split(".")
-            if len(parts) == 5:
-                raise TokenError("token is a JWE; a signed JWT is required")
-            if len(parts) != 3:
-                raise TokenError(f"expected a compact JWS, found {len(parts)} parts")
-            try:
-                header = json.loads(_b64(parts[0]))
-            except ValueError:
-                raise TokenError("JWT header is not base64url JSON") from None
-            if not isinstance(header, dict):
-                raise TokenError("JWT header is not a JSON object")
-            alg, kid = str(header.get("alg")), header.get("kid")
-            x5c = header.get("x5c")
-            chain = (
-                [base64.b64decode(c) for c in x5c if isinstance(c, str)]
-                if isinstance(x5c, list) and x5c
-                else None
-            )
-            key = await self._key_for(kid if isinstance(kid, str) else None, alg, chain)
-            _, raw_claims = verify(text, "jwt", alg, key)
-            claims = json.loads(raw_claims)
-            if not isinstance(claims, dict):
-                raise TokenError("JWT claims are not a JSON object")
-            sub, iat, exp, ttl = (claims.get(n) for n in ("sub", "iat", "exp", "ttl"))
-            status_list = claims.get("status_list")
-            if not isinstance(status_list, dict):
-                raise TokenError("claim status_list is missing or not an object")
-
-            def build() -> StatusList:
-                return StatusList.from_json(status_list, max_bytes=self._max_bytes)
-        else:
-            kid, alg, chain = self._cwt_key_hints(body)
-            key = await self._key_for(kid, alg, chain)
-            _, raw_claims = verify(body, "cwt", alg, key)
-            claims = cbor2.loads(raw_claims)
-            if not isinstance(claims, Mapping):
-                raise TokenError("CWT claims are not a map")
-            sub, iat, exp, ttl = (claims.get(k) for k in (CWT_SUB, CWT_IAT, CWT_EXP, CWT_TTL))
-            cbor_list = claims.get(CWT_STATUS_LIST)
-            if not isinstance(cbor_list, Mapping):
-                raise TokenError("claim status_list (65533) is missing or not a map")
-            encoded = cbor2.dumps(dict(cbor_list))
-
-            def build() -> StatusList:
-                return StatusList.from_cbor(encoded, max_bytes=self._max_bytes)
-
+            raise TokenError(f"unexpected Content-Type {_show(ctype)} from {_clip(uri)}")
+        header = peek_header(body, fmt)
+        key = await self._key_for(header)
+        token = verify_claims(body, fmt, header.alg, key)
+        sub, iat, exp, ttl = token.sub, token.iat, token.exp, token.ttl
         if sub != uri:
-            raise SubjectMismatchError(f"token sub {sub!r} is not the referenced uri {uri!r}")
+            raise SubjectMismatchError(
+                f"token sub {_show(sub)} is not the referenced uri {_show(uri)}"
+            )
         if iat is None:
             raise TokenError("claim iat is missing")
         if exp is None:
             raise TokenError("claim exp is missing; it is required to bound the token's use")
-        iat, exp = _int_claim(iat, "iat"), _int_claim(exp, "exp")
         if iat > now + self._leeway:
             raise TokenError(f"token issued in the future (iat {iat})")
         if exp <= now - self._leeway:
             raise ExpiredTokenError(f"token expired at {exp} (now {int(now)})")
-        if ttl is not None and (_int_claim(ttl, "ttl") <= 0):
+        if ttl is not None and ttl <= 0:
             raise TokenError(f"claim ttl must be positive, got {ttl}")
+        status_list = StatusList.decode(token.lst, token.bits, self._max_bytes)
         return _Entry(
-            status_list=build(),
+            status_list=status_list,
             fmt=fmt,
             iat=iat,
             exp=exp,
@@ -469,38 +522,3 @@ class StatusListClient:
             etag=etag,
             fresh_until=self._fresh_until(now, ttl, exp),
         )
-
-    @staticmethod
-    def _cwt_key_hints(body: bytes) -> tuple[str | None, str, list[bytes] | None]:
-        """kid (unprotected 4), alg (protected 1) and x5chain (unprotected 33), unverified."""
-        try:
-            outer = cbor2.loads(body)
-        except (cbor2.CBORDecodeError, ValueError, TypeError):
-            raise TokenError("CWT is not valid CBOR") from None
-        if not isinstance(outer, cbor2.CBORTag):
-            raise TokenError("CWT must be COSE_Sign1 tagged 18 (no tag found)")
-        if outer.tag == 61:
-            raise TokenError("CWT must not carry the CWT tag 61 (spec §5.2)")
-        if outer.tag != 18 or not isinstance(outer.value, list | tuple) or len(outer.value) != 4:
-            raise TokenError(f"expected COSE_Sign1 tag 18, found tag {outer.tag}")
-        try:
-            protected = cbor2.loads(outer.value[0])
-        except (cbor2.CBORDecodeError, ValueError, TypeError):
-            raise TokenError("CWT protected header is not valid CBOR") from None
-        unprotected = outer.value[1]
-        cose_algs = {-7: "ES256", -35: "ES384", -8: "EdDSA", -37: "PS256"}
-        alg_id = protected.get(1) if isinstance(protected, Mapping) else None
-        alg = cose_algs.get(alg_id) if isinstance(alg_id, int) else None
-        if alg is None:
-            raise TokenError("CWT protected header has no allowed alg")
-        # cbor2 decodes maps nested in a tag as frozendict: test for Mapping, not dict.
-        kid = unprotected.get(4) if isinstance(unprotected, Mapping) else None
-        x5 = unprotected.get(33) if isinstance(unprotected, Mapping) else None
-        chain = (
-            [x5]
-            if isinstance(x5, bytes)
-            else [c for c in x5 if isinstance(c, bytes)]
-            if (isinstance(x5, list))
-            else None
-        )
-        return (kid.decode("utf-8", "replace") if isinstance(kid, bytes) else None), alg, chain

@@ -13,7 +13,7 @@ A failed fetch, the database failing, or a refused operation is not a ``ValueErr
     │   │   LimitExceededError, DecompressError, MalformedError > Base64Error, ArgumentError,
     │   │   KeyLoadError
     │   ├── TokenError > SignatureError, UnknownKeyError, ExpiredTokenError,
-    │   │   SubjectMismatchError
+    │   │   SubjectMismatchError, CriticalExtensionError
     │   └── ConfigError                   settings that cannot be used
     ├── FetchError                        a Status List Token could not be fetched
     ├── ServiceError                      a request the service refuses (statuslist.service)
@@ -31,6 +31,7 @@ __all__ = [
     "ArgumentError",
     "Base64Error",
     "ConfigError",
+    "CriticalExtensionError",
     "DecompressError",
     "DiskFullError",
     "ExpiredTokenError",
@@ -107,6 +108,11 @@ class TokenError(InputError):
 
 class SignatureError(TokenError):
     """A Status List Token whose signature does not verify."""
+
+
+class CriticalExtensionError(TokenError):
+    """The token's header marks critical (JWS ``crit``, RFC 7515 §4.1.11; COSE label 2, RFC 9052
+    §3.1) an extension this implementation does not understand, or ``crit`` is malformed."""
 
 
 class UnknownKeyError(TokenError):

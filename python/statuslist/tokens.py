@@ -1,5 +1,8 @@
 """Status List Tokens (spec §5): signing keys and signed JWT/CWT tokens, built by the native core.
 
+Relying parties: :func:`peek_header` (the header rules, no signature: which key to use) and
+:func:`verify_claims` (signature, then typed claims) run the native core, the one token parser.
+
 Keys: PEM (PKCS#8, or any format ``cryptography`` reads) or JWK private keys, an optional PEM
 certificate chain (JWT ``x5c`` / COSE ``x5chain``), ``kid`` defaulting to the RFC 7638 thumbprint,
 public keys published as a JWKS. Signing one or many tokens runs in Rust (many at once in
@@ -18,7 +21,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from statuslist._native import SigningKey, sign_tokens, verify_token
+from statuslist._native import (
+    SigningKey,
+    TokenHeader,
+    VerifiedToken,
+    peek_header,
+    sign_tokens,
+    verify_claims,
+    verify_token,
+)
 from statuslist.codec import StatusList
 from statuslist.exceptions import KeyLoadError
 
@@ -28,16 +39,20 @@ __all__ = [
     "IssuerKey",
     "SigningKey",
     "TokenClaims",
+    "TokenHeader",
+    "VerifiedToken",
     "cwt_status_claim",
     "generate_private_key",
     "jwks",
     "jwt_status_claim",
     "load_key",
     "load_signing_key",
+    "peek_header",
     "sign",
     "sign_encoded",
     "sign_many",
     "verify",
+    "verify_claims",
 ]
 
 #: CWT claim key of the ``status`` claim in a Referenced Token (still "TBD" in draft -20).
@@ -258,6 +273,9 @@ def sign_encoded(jobs: list[tuple[SigningKey, EncodedClaims, Format]]) -> list[b
 
 
 def verify(token: bytes | str, fmt: Format, alg: str, public_key: bytes) -> tuple[bytes, bytes]:
-    """Checks form, type, algorithm and signature; returns (header, claims) bytes."""
-    raw = token.encode("ascii") if isinstance(token, str) else token
+    """Checks form, type, algorithm, ``crit`` and signature; returns (header, claims) bytes.
+
+    Relying parties want :func:`peek_header` (which key?) and :func:`verify_claims` (typed
+    claims) instead: both run the same native parser."""
+    raw = token.encode("utf-8", "surrogatepass") if isinstance(token, str) else token
     return verify_token(raw, fmt, alg, public_key)

@@ -38,6 +38,10 @@ pub enum Error {
     /// A token that is not shaped as spec §5 requires (or uses a forbidden algorithm/serialisation).
     #[error("malformed status list token: {0}")]
     MalformedToken(String),
+    /// A token header marks critical (`crit`, RFC 7515 §4.1.11 / RFC 9052 §3.1) an extension
+    /// this implementation does not understand, or `crit` itself is malformed.
+    #[error("critical header extension refused: {0}")]
+    CriticalExtension(String),
     /// Arguments that do not fit together (e.g. index and value arrays of different lengths).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -2,11 +2,13 @@
 //!
 //! - [`list`]: the bit-packed list of spec §4.1 with incremental, parallel zlib encoding;
 //! - [`deflate`] and [`zlib`]: the DEFLATE encoder and zlib container behind it;
+//! - [`envelope`]: the one parser of token envelopes (JWS, `COSE_Sign1`), headers and claims;
 //! - [`object`]: the JSON (§4.2) and CBOR (§4.3) `status_list` objects;
 //! - [`error`]: the single error type.
 #![forbid(unsafe_code)]
 
 mod deflate;
+pub mod envelope;
 pub mod error;
 pub mod list;
 pub mod object;

@@ -48,10 +48,10 @@ pub fn b64url_decode(text: &str) -> Result<Vec<u8>> {
 
 /// The members of a JSON object in document order, duplicates kept (a `serde_json` map would
 /// silently keep only the last).
-struct Members(Vec<(String, serde_json::Value)>);
+pub(crate) struct Members<V = serde_json::Value>(Vec<(String, V)>);
 
-impl Members {
-    fn duplicate(&self) -> Option<&str> {
+impl<V> Members<V> {
+    pub(crate) fn duplicate(&self) -> Option<&str> {
         let mut seen = std::collections::HashSet::new();
         self.0
             .iter()
@@ -59,31 +59,31 @@ impl Members {
             .find(|k| !seen.insert(*k))
     }
 
-    fn get(&self, name: &str) -> Option<&serde_json::Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&V> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Members {
+impl<'de, V: serde::Deserialize<'de>> serde::Deserialize<'de> for Members<V> {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Members;
+        struct Entries<V>(std::marker::PhantomData<V>);
+        impl<'de, V: serde::Deserialize<'de>> serde::de::Visitor<'de> for Entries<V> {
+            type Value = Members<V>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<Members, A::Error> {
+            ) -> std::result::Result<Members<V>, A::Error> {
                 let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                while let Some(entry) = map.next_entry::<String, V>()? {
                     entries.push(entry);
                 }
                 Ok(Members(entries))
             }
         }
-        de.deserialize_map(Entries)
+        de.deserialize_map(Entries(std::marker::PhantomData))
     }
 }
 

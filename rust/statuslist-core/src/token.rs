@@ -10,11 +10,12 @@ use std::fmt::Write as _;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use minicbor::data::{Tag, Type};
+use minicbor::data::Tag;
 use rayon::prelude::*;
 use ring::rand::SystemRandom;
 use ring::signature::{self as sig, KeyPair as _};
 
+use crate::envelope::{self, Envelope, Header, TokenClaims};
 use crate::error::{Error, Result};
 use crate::object::StatusListObject;
 
@@ -84,7 +85,7 @@ impl Algorithm {
         }
     }
 
-    fn from_cose(id: i64) -> Result<Self> {
+    pub(crate) fn from_cose(id: i64) -> Result<Self> {
         [Self::ES256, Self::ES384, Self::EdDSA, Self::PS256]
             .into_iter()
             .find(|a| a.cose() == id)
@@ -179,7 +180,7 @@ impl SigningKey {
         }
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         let failed = |_| Error::Key("signing failed".into());
         match &self.signer {
             Signer::Ecdsa(k) => k
@@ -306,7 +307,7 @@ pub fn sign_jwt(claims: &Claims, key: &SigningKey) -> Result<String> {
     Ok(token)
 }
 
-fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + protected.len() + 32);
     let mut e = minicbor::Encoder::new(&mut out);
     let _ = e
@@ -388,45 +389,9 @@ pub struct Verified {
     pub claims: Vec<u8>,
 }
 
-/// Verifies a JWT Status List Token's form, `typ`, `alg` and signature (RFC 8725: explicit
-/// typing, algorithm allowlist; JWE and JSON serialisation refused).
-pub fn verify_jwt(token: &str, key: &VerifyingKey) -> Result<Verified> {
-    let token = token.trim();
-    if token.starts_with('{') {
-        return Err(malformed(
-            "JWS JSON serialisation is not accepted; expected compact serialisation",
-        ));
-    }
-    let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() == 5 {
-        return Err(malformed(
-            "token is a JWE (5 parts); a signed JWT (JWS) is required",
-        ));
-    }
-    if parts.len() != 3 {
-        return Err(malformed(format!(
-            "expected 3 dot-separated parts, found {}",
-            parts.len()
-        )));
-    }
-    let b64 = |s: &str, what: &str| {
-        URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|e| malformed(format!("{what} is not base64url: {e}")))
-    };
-    let header_bytes = b64(parts[0], "header")?;
-    let header: serde_json::Value = serde_json::from_slice(&header_bytes)
-        .map_err(|e| malformed(format!("header is not JSON: {e}")))?;
-    let alg_name = header
-        .get("alg")
-        .and_then(|a| a.as_str())
-        .ok_or_else(|| malformed("header has no alg"))?;
-    if alg_name.eq_ignore_ascii_case("none") {
-        return Err(malformed(format!(
-            "alg {alg_name:?} (unsigned) is never accepted"
-        )));
-    }
-    let alg = Algorithm::from_jose(alg_name)?;
+/// Checks the signature over a parsed envelope with `key`.
+fn check_signature(envelope: &Envelope, key: &VerifyingKey, what: &str) -> Result<()> {
+    let alg = envelope.header.alg;
     if alg != key.alg {
         return Err(malformed(format!(
             "alg {} does not match the key's {}",
@@ -434,105 +399,55 @@ pub fn verify_jwt(token: &str, key: &VerifyingKey) -> Result<Verified> {
             key.alg.jose()
         )));
     }
-    if header.get("enc").is_some() {
-        return Err(malformed("header has enc: a JWE is not accepted"));
-    }
-    match header.get("typ").and_then(|t| t.as_str()) {
-        Some("statuslist+jwt" | "application/statuslist+jwt") => {}
-        other => {
-            return Err(malformed(format!(
-                "typ must be statuslist+jwt, got {other:?}"
-            )))
-        }
-    }
-    let signature = b64(parts[2], "signature")?;
-    let signed = &token[..parts[0].len() + 1 + parts[1].len()];
     sig::UnparsedPublicKey::new(alg.verification(), &key.public_key)
-        .verify(signed.as_bytes(), &signature)
+        .verify(&envelope.signed, &envelope.signature)
         .map_err(|_| {
-            Error::BadSignature("JWT signature does not verify with the given key".into())
-        })?;
-    Ok(Verified {
-        header: header_bytes,
-        claims: b64(parts[1], "payload")?,
-    })
+            Error::BadSignature(format!(
+                "{what} signature does not verify with the given key"
+            ))
+        })
+}
+
+/// Verifies a token: every header rule of [`envelope`] (RFC 8725 explicit typing, algorithm
+/// allowlist, JWE / JSON serialisation / tag 61 refused, `crit` honoured), then the signature.
+pub fn verify(token: &[u8], format: Format, key: &VerifyingKey) -> Result<(Header, Verified)> {
+    let envelope = envelope::open(token, format)?;
+    check_signature(
+        &envelope,
+        key,
+        match format {
+            Format::Jwt => "JWT",
+            Format::Cwt => "CWT",
+        },
+    )?;
+    Ok((
+        envelope.header,
+        Verified {
+            header: envelope.header_bytes,
+            claims: envelope.payload,
+        },
+    ))
+}
+
+/// Verifies a token as [`verify`] does and reads its claims into their types.
+pub fn verify_claims(
+    token: &[u8],
+    format: Format,
+    key: &VerifyingKey,
+) -> Result<(Header, TokenClaims)> {
+    let (header, verified) = verify(token, format, key)?;
+    Ok((header, envelope::read_claims(&verified.claims, format)?))
+}
+
+/// Verifies a JWT Status List Token's form, `typ`, `alg`, `crit` and signature.
+pub fn verify_jwt(token: &str, key: &VerifyingKey) -> Result<Verified> {
+    verify(token.as_bytes(), Format::Jwt, key).map(|(_, v)| v)
 }
 
 /// Verifies a CWT Status List Token: `COSE_Sign1` tagged 18 and not wrapped in tag 61, protected
-/// `typ` (label 16), allowed `alg`, signature.
+/// `typ` (label 16), allowed `alg`, `crit`, signature.
 pub fn verify_cwt(token: &[u8], key: &VerifyingKey) -> Result<Verified> {
-    let cbor = |e: minicbor::decode::Error| malformed(format!("invalid CBOR: {e}"));
-    let mut d = minicbor::Decoder::new(token);
-    if d.datatype().map_err(cbor)? != Type::Tag {
-        return Err(malformed("CWT must be COSE_Sign1 tagged 18 (no tag found)"));
-    }
-    let tag = d.tag().map_err(cbor)?.as_u64();
-    if tag == labels::TAG_CWT {
-        return Err(malformed("CWT must not carry the CWT tag 61 (spec §5.2)"));
-    }
-    if tag != labels::TAG_COSE_SIGN1 {
-        return Err(malformed(format!(
-            "expected COSE_Sign1 tag 18, found tag {tag}"
-        )));
-    }
-    if d.array().map_err(cbor)? != Some(4) {
-        return Err(malformed("COSE_Sign1 must be an array of 4 items"));
-    }
-    let protected = d.bytes().map_err(cbor)?.to_vec();
-    d.skip().map_err(cbor)?; // unprotected header: kid/x5chain are for key lookup, not trust
-    let payload = d.bytes().map_err(cbor)?.to_vec();
-    let signature = d.bytes().map_err(cbor)?.to_vec();
-    if d.position() != token.len() {
-        return Err(malformed("trailing bytes after the COSE_Sign1"));
-    }
-    let (mut alg, mut typ) = (None, None);
-    let mut p = minicbor::Decoder::new(&protected);
-    let entries = p
-        .map()
-        .map_err(cbor)?
-        .ok_or_else(|| malformed("indefinite protected header"))?;
-    for _ in 0..entries {
-        match p.datatype().map_err(cbor)? {
-            Type::U8 | Type::U16 | Type::U32 | Type::U64 => match p.u64().map_err(cbor)? {
-                labels::COSE_ALG => alg = Some(p.i64().map_err(cbor)?),
-                labels::COSE_TYP => {
-                    typ = Some(match p.datatype().map_err(cbor)? {
-                        Type::String => p.str().map_err(cbor)?.to_owned(),
-                        _ => return Err(malformed("protected typ (16) must be a text string")),
-                    });
-                }
-                _ => p.skip().map_err(cbor)?,
-            },
-            _ => {
-                p.skip().map_err(cbor)?;
-                p.skip().map_err(cbor)?;
-            }
-        }
-    }
-    let alg =
-        Algorithm::from_cose(alg.ok_or_else(|| malformed("protected header has no alg (1)"))?)?;
-    if alg != key.alg {
-        return Err(malformed(format!(
-            "alg {} does not match the key's {}",
-            alg.jose(),
-            key.alg.jose()
-        )));
-    }
-    if typ.as_deref() != Some(labels::CWT_TYP) {
-        return Err(malformed(format!(
-            "protected typ (16) must be {:?}, got {typ:?}",
-            labels::CWT_TYP
-        )));
-    }
-    sig::UnparsedPublicKey::new(alg.verification(), &key.public_key)
-        .verify(&sig_structure(&protected, &payload), &signature)
-        .map_err(|_| {
-            Error::BadSignature("CWT signature does not verify with the given key".into())
-        })?;
-    Ok(Verified {
-        header: protected,
-        claims: payload,
-    })
+    verify(token, Format::Cwt, key).map(|(_, v)| v)
 }
 
 #[cfg(test)]

@@ -35,10 +35,11 @@ pub(crate) enum Class {
     KeyLoad,
     Signature,
     Token,
+    Critical,
 }
 
 impl Class {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::InvalidBits,
         Self::IndexOutOfRange,
         Self::ValueOutOfRange,
@@ -50,6 +51,7 @@ impl Class {
         Self::KeyLoad,
         Self::Signature,
         Self::Token,
+        Self::Critical,
     ];
 
     /// The class's name in `statuslist.exceptions`.
@@ -66,6 +68,7 @@ impl Class {
             Self::KeyLoad => "KeyLoadError",
             Self::Signature => "SignatureError",
             Self::Token => "TokenError",
+            Self::Critical => "CriticalExtensionError",
         }
     }
 
@@ -82,6 +85,7 @@ impl Class {
             Error::Key(_) => Self::KeyLoad,
             Error::BadSignature(_) => Self::Signature,
             Error::MalformedToken(_) => Self::Token,
+            Error::CriticalExtension(_) => Self::Critical,
         }
     }
 }

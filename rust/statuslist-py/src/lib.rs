@@ -12,6 +12,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::load_classes(m.py())?;
     m.add_class::<list::StatusList>()?;
     m.add_class::<token::SigningKey>()?;
+    m.add_class::<token::TokenHeader>()?;
+    m.add_class::<token::VerifiedToken>()?;
+    m.add_function(wrap_pyfunction!(token::peek_header, m)?)?;
+    m.add_function(wrap_pyfunction!(token::verify_claims, m)?)?;
     m.add_function(wrap_pyfunction!(token::sign_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(token::verify_token, m)?)?;
     m.add("DEFAULT_MAX_BYTES", statuslist_core::DEFAULT_MAX_BYTES)?;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
+use statuslist_core::envelope::{self, Label, Typ};
 use statuslist_core::token::{self, Algorithm, Claims, Format};
 use statuslist_core::{Error, StatusListObject};
 
@@ -133,16 +134,140 @@ pub(crate) fn verify_token<'py>(
         alg: Algorithm::from_jose(alg).map_err(err)?,
         public_key,
     };
-    let verified = match format_of(format)? {
-        Format::Jwt => {
-            let text = std::str::from_utf8(token)
-                .map_err(|_| err(Error::MalformedToken("JWT is not ASCII text".into())))?;
-            detached(py, || token::verify_jwt(text, &key))?
-        }
-        Format::Cwt => detached(py, || token::verify_cwt(token, &key))?,
-    };
+    let format = format_of(format)?;
+    let (_, verified) = detached(py, || token::verify(token, format, &key))?;
     Ok((
         PyBytes::new(py, &verified.header),
         PyBytes::new(py, &verified.claims),
     ))
+}
+
+/// A token header that passed every header rule (algorithm allowlist, `typ`, `crit`, no JWE or
+/// JSON serialisation, tag 18 only): what a relying party needs to find the key.
+#[pyclass(frozen, module = "statuslist._native")]
+pub(crate) struct TokenHeader {
+    inner: envelope::Header,
+}
+
+#[pymethods]
+impl TokenHeader {
+    #[getter]
+    fn alg(&self) -> &'static str {
+        self.inner.alg.jose()
+    }
+
+    #[getter]
+    fn kid(&self) -> Option<&str> {
+        self.inner.kid.as_deref()
+    }
+
+    /// `x5c` / `x5chain` certificates as DER, leaf first; empty when absent.
+    #[getter]
+    fn x5c<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        self.inner.x5c.iter().map(|c| PyBytes::new(py, c)).collect()
+    }
+
+    /// The (understood) labels `crit` listed: text for JWS, integers for COSE.
+    #[getter]
+    fn crit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = self
+            .inner
+            .crit
+            .iter()
+            .map(|l| match l {
+                Label::Int(n) => Ok(n.into_pyobject(py)?.into_any()),
+                Label::Text(t) => Ok(t.into_pyobject(py)?.into_any()),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// The media type, or (CWT) the CoAP Content-Format number 279.
+    #[getter]
+    fn typ<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match &self.inner.typ {
+            Typ::Text(t) => t.into_pyobject(py)?.into_any(),
+            Typ::ContentFormat(n) => n.into_pyobject(py)?.into_any(),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TokenHeader(alg={:?}, kid={}, x5c=<{} certificates>)",
+            self.inner.alg.jose(),
+            self.inner
+                .kid
+                .as_deref()
+                .map_or_else(|| "None".to_owned(), |k| format!("{k:?}")),
+            self.inner.x5c.len()
+        )
+    }
+}
+
+/// Parses a token's envelope and checks every header rule, without checking the signature.
+#[pyfunction]
+pub(crate) fn peek_header(py: Python<'_>, token: &[u8], format: &str) -> PyResult<TokenHeader> {
+    let format = format_of(format)?;
+    let inner = detached(py, || envelope::peek_header(token, format))?;
+    Ok(TokenHeader { inner })
+}
+
+/// A verified Status List Token: its header and typed claims; `lst` still compressed.
+#[pyclass(frozen, module = "statuslist._native")]
+pub(crate) struct VerifiedToken {
+    #[pyo3(get)]
+    header: Py<TokenHeader>,
+    #[pyo3(get)]
+    sub: Option<String>,
+    #[pyo3(get)]
+    iat: Option<u64>,
+    #[pyo3(get)]
+    exp: Option<u64>,
+    #[pyo3(get)]
+    ttl: Option<u64>,
+    #[pyo3(get)]
+    iss: Option<String>,
+    #[pyo3(get)]
+    bits: u8,
+    lst: Vec<u8>,
+    #[pyo3(get)]
+    aggregation_uri: Option<String>,
+}
+
+#[pymethods]
+impl VerifiedToken {
+    /// The zlib-compressed list.
+    #[getter]
+    fn lst<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.lst)
+    }
+}
+
+/// Verifies a token (header rules, then the signature with `public_key`) and reads its claims
+/// into their types: the one path from untrusted bytes to claims a relying party uses.
+#[pyfunction]
+pub(crate) fn verify_claims(
+    py: Python<'_>,
+    token: &[u8],
+    format: &str,
+    alg: &str,
+    public_key: Vec<u8>,
+) -> PyResult<VerifiedToken> {
+    let key = token::VerifyingKey {
+        alg: Algorithm::from_jose(alg).map_err(err)?,
+        public_key,
+    };
+    let format = format_of(format)?;
+    let (header, claims) = detached(py, || token::verify_claims(token, format, &key))?;
+    Ok(VerifiedToken {
+        header: Py::new(py, TokenHeader { inner: header })?,
+        sub: claims.sub,
+        iat: claims.iat,
+        exp: claims.exp,
+        ttl: claims.ttl,
+        iss: claims.iss,
+        bits: claims.status_list.bits,
+        lst: claims.status_list.lst,
+        aggregation_uri: claims.status_list.aggregation_uri,
+    })
 }
