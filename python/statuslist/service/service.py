@@ -97,6 +97,14 @@ class Service:
             if not known.dirty:
                 known.unpublished_since = None
         await self.publisher.announce(published)
+        unserved = [s for s in self.lists.by_id.values() if s.published is None]
+        if unserved and not self.storage.shared:
+            # A list without a usable stored token (new, expired, or failing its checksum) is
+            # signed before the instance says it is ready, so a ready instance serves them all.
+            try:
+                await self.publisher.publish(unserved)
+            except Exception:
+                log.exception("publishing on start failed; the publisher retries")
         if self.follower is not None:
             self.follower.start(cursor, version)
         self.publisher.start()
