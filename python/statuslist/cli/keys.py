@@ -1,4 +1,5 @@
-"""``keygen``: create a private signing key file (mode 0600) and print its public JWK."""
+"""``keygen``: create a private signing key file (mode 0600) and print its public JWK;
+``keys reload``: make a running server take the issuer keys its configuration now names."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``keygen``."""
+    """Add ``keygen`` and ``keys reload``."""
     key = subparsers.add_parser(
         "keygen", help="create a private signing key (0600) and print its JWK"
     )
@@ -21,6 +22,63 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     key.add_argument("--kid", default=None, help="key id (default: RFC 7638 thumbprint)")
     key.add_argument("--force", action="store_true", help="overwrite an existing file")
     key.set_defaults(handler=_keygen)
+
+    keys = subparsers.add_parser("keys", help="issuer signing keys of a running server")
+    verbs = keys.add_subparsers(dest="keys_verb", required=True)
+    reload = verbs.add_parser(
+        "reload",
+        help="make a running server reload its issuer keys (SIGHUP)",
+        description="Sends SIGHUP to the server running on the data directory (or to --pid): "
+        "it reads its configuration again; each issuer's new first key signs from the next "
+        "publish, removed keys stay in the JWKS until the tokens they signed expire. The server "
+        "logs the outcome; /readyz reports a configuration that could not be loaded.",
+    )
+    reload.add_argument("--data", type=Path, default=None, help="the server's data directory")
+    reload.add_argument("--config", type=Path, default=None)
+    reload.add_argument("--pid", type=int, default=None, help="signal this process instead")
+    reload.set_defaults(handler=_reload)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    import fcntl
+    import signal
+
+    from statuslist.config import load_settings
+    from statuslist.exceptions import ConfigError
+    from statuslist.storage import DB_FILE
+
+    pid = args.pid
+    if pid is None:
+        settings = load_settings(args.config, data_dir=args.data)
+        lock = settings.data_dir / (DB_FILE + ".lock")
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no server has run on {settings.data_dir} ({lock} is missing)"
+            ) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                pass  # held: a server runs
+            else:
+                raise ConfigError(f"no server is running on {settings.data_dir}")
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        finally:
+            os.close(fd)
+        if not text.isdigit():
+            raise ConfigError(f"{lock} names no process")
+        pid = int(text)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise ConfigError(f"no process {pid}") from None
+    print(
+        f"statuslist: asked the server (pid {pid}) to reload its issuer keys; it logs the outcome",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _keygen(args: argparse.Namespace) -> int:

@@ -50,15 +50,18 @@ def _serve(args: argparse.Namespace) -> int:
     from statuslist.config import load_settings
     from statuslist.web import create_app
 
-    settings = load_settings(
-        args.config,
-        host=args.host,
-        port=args.port,
-        data_dir=args.data,
-        public_base_url=args.public_url,
-        publish_interval=args.publish_interval,
-        database_url=args.database_url,
-    )
+    def read_settings() -> Settings:
+        return load_settings(
+            args.config,
+            host=args.host,
+            port=args.port,
+            data_dir=args.data,
+            public_base_url=args.public_url,
+            publish_interval=args.publish_interval,
+            database_url=args.database_url,
+        )
+
+    settings = read_settings()
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -80,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
 
     web.run_app(
-        create_app(settings),
+        create_app(settings, reload=read_settings),
         host=settings.host,
         port=settings.port,
         access_log=None,

@@ -9,7 +9,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,9 +109,46 @@ class ApiKeys:
 class IssuerKeys:
     """Each configured issuer's keys: the first signs, all are published in the JWKS."""
 
-    def __init__(self, keys: Mapping[str, Sequence[IssuerKey]], iss: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, Sequence[IssuerKey]],
+        iss: Mapping[str, str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = {name: list(ks) for name, ks in keys.items()}
         self._iss = dict(iss)
+        self._clock = clock
+        #: Keys a reload removed, per issuer, each with the time until which it stays in the
+        #: JWKS (tokens it signed may still be cached until then).
+        self._retired: dict[str, list[tuple[IssuerKey, float]]] = {}
+
+    def replace(self, new: IssuerKeys, keep_for: float) -> list[str]:
+        """Takes ``new``'s keys (its first key per issuer signs from the next publish). A key
+        that was published and is gone from ``new`` stays in the JWKS for ``keep_for`` seconds:
+        every token it signed expires by then. Returns what changed, for the log."""
+        now = self._clock()
+        until = now + keep_for
+        kept = {k.kid for ks in new._keys.values() for k in ks}
+        changes = []
+        for name, ks in self._keys.items():
+            for k in ks:
+                if k.kid not in kept:
+                    self._retired.setdefault(name, []).append((k, until))
+                    changes.append(f"{name}: key {k.kid} retired (in the JWKS until exp)")
+        for name, ks in new._keys.items():
+            old = self.signer(name)
+            if old is None or old.kid != ks[0].kid:
+                changes.append(f"{name}: key {ks[0].kid} signs from the next publish")
+        for name in self._retired:  # a key that came back is current, not retired
+            self._retired[name] = [(k, t) for k, t in self._retired[name] if k.kid not in kept]
+        self._keys = new._keys
+        self._iss = new._iss
+        return changes
+
+    def _published(self, name: str) -> list[IssuerKey]:
+        now = self._clock()
+        retired = [k for k, until in self._retired.get(name, ()) if until > now]
+        return [*self._keys.get(name, ()), *retired]
 
     @property
     def issuers(self) -> list[str]:
@@ -128,8 +165,9 @@ class IssuerKeys:
         return self._iss.get(issuer)
 
     def jwks(self, issuer: str | None = None) -> dict[str, list[dict[str, Any]]]:
-        names = list(self._keys) if issuer is None else [issuer]
-        return jwks([k for name in names for k in self._keys.get(name, ())])
+        """Every current key, and retired keys until the tokens they signed have expired."""
+        names = list({**self._keys, **self._retired}) if issuer is None else [issuer]
+        return jwks([k for name in names for k in self._published(name)])
 
 
 def _write_private(path: Path, data: bytes) -> None:

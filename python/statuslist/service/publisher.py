@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import cast
 
 from statuslist.config import Settings
@@ -162,6 +162,17 @@ class Publisher:
             await self._checkpoint(force_checkpoint)
             self._metrics.commits.set(self._storage.commits)
             self._metrics.writes.set(self._storage.writes)
+
+    def check_signable(self, lists: Iterable[ListState]) -> None:
+        """Notes (for ``/readyz``) each list whose issuer has no signing key now, and forgets
+        those that have one again; a reload calls it, so the answer does not wait for the
+        list's next publish."""
+        for s in lists:
+            r = s.record
+            if self._keys.signer(r.issuer) is None:
+                self.unsignable[r.id] = f"issuer {r.issuer!r} of list {r.id} has no signing key"
+            else:
+                self.unsignable.pop(r.id, None)
 
     async def _publish(self, due: Sequence[ListState]) -> None:
         jobs: list[tuple[ListState, SigningKey]] = []

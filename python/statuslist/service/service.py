@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from statuslist.config import Settings
+from statuslist.exceptions import StatusListError
 from statuslist.metrics import Metrics
 from statuslist.service.allocation import Allocator
 from statuslist.service.commands import NewList
@@ -64,6 +65,7 @@ class Service:
             self.publisher.before_round = lambda: follower.sync(lists=True, tokens=False)
         self.started = False
         self.stopping = False
+        self.keys_error: str | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -150,8 +152,28 @@ class Service:
             self.storage.health(),
             self.publisher.last_error,
             self.follower.last_error if self.follower is not None else None,
+            self.keys_error,
         )
         return [p for p in problems if p]
+
+    async def reload_keys(self, settings: Settings) -> list[str]:
+        """Takes the issuer keys ``settings`` configure (``SIGHUP``, ``statuslist keys
+        reload``): the new first key of each issuer signs from the next publish; removed keys
+        stay in the JWKS until the tokens they signed expire. A configuration that cannot be
+        loaded changes nothing (the error is kept for ``/readyz``) and is raised."""
+        from statuslist.service.keys import load_issuer_keys
+
+        try:
+            new = await asyncio.to_thread(load_issuer_keys, settings)
+        except StatusListError as exc:
+            self.keys_error = f"reloading the issuer keys failed, the old ones still sign: {exc}"
+            log.error("%s", self.keys_error)
+            raise
+        changes = self.keys.replace(new, self.settings.token_lifetime)
+        self.keys_error = None
+        self.publisher.check_signable(self.lists.by_id.values())
+        log.info("issuer keys reloaded: %s", "; ".join(changes) or "no change")
+        return changes
 
     # -- operations that span parts -------------------------------------------------------------
 
