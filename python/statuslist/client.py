@@ -29,12 +29,18 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import http.client
 import json
+import socket
+import ssl
+import threading
 import time
+import urllib.parse
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import aiohttp
 from cryptography import x509
@@ -67,7 +73,9 @@ __all__ = [
     "StatusListClient",
     "StatusReference",
     "StatusResult",
+    "SyncStatusListClient",
     "VerifiedStatusList",
+    "register_mechanism",
 ]
 
 Format = Literal["jwt", "cwt"]
@@ -146,6 +154,17 @@ class StatusReference:
 MECHANISMS: dict[str, Callable[[Any], StatusReference]] = {
     "status_list": StatusReference._from_object,
 }
+
+
+def register_mechanism(name: str, read: Callable[[Any], StatusReference]) -> None:
+    """Teaches :meth:`StatusReference.from_claims` another status mechanism (spec §6 and its
+    IANA registry, §13): ``read`` turns the member ``name`` of a ``status`` claim into the entry
+    to check, raising a :class:`~statuslist.exceptions.StatusListError` subclass for a value it
+    cannot use. Mechanisms are tried in registration order; ``status_list`` comes first and
+    cannot be replaced."""
+    if name in MECHANISMS:
+        raise ValueError(f"the status mechanism {name!r} is registered already")
+    MECHANISMS[name] = read
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +259,34 @@ def _jwk_public_key(jwk: Mapping[str, Any]) -> bytes:
     raise UnknownKeyError(f"unsupported JWK kty {_show(kty)}")
 
 
-class StatusListClient:
-    """Fetches, validates and caches Status List Tokens. Use as an async context manager, or pass
-    your own :class:`aiohttp.ClientSession` (which the client then does not close)."""
+@dataclass(frozen=True, slots=True)
+class _Get:
+    """A GET the validation needs (the transport's job)."""
+
+    uri: str
+    etag: str | None
+    accept: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Got:
+    """What the transport got: 304, or a 2xx body with its media type and ETag."""
+
+    status: int
+    body: bytes
+    ctype: str
+    etag: str | None
+
+
+T = TypeVar("T")
+#: One operation as steps: yields the GETs it needs, receives each answer, returns its result.
+_Steps = Generator[_Get, _Got, T]
+
+
+class _Core:
+    """The client without I/O: settings, the cache and §8.3 validation, written as steps that
+    yield the GETs they need. :class:`StatusListClient` runs them on aiohttp and
+    :class:`SyncStatusListClient` on :mod:`http.client`, so both validate alike."""
 
     def __init__(
         self,
@@ -260,7 +304,6 @@ class StatusListClient:
         max_ttl: int = 86_400,
         leeway: int = 60,
         cache_size: int = 1024,
-        session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not trusted_jwks and jwks_url is None and not trust_anchors:
@@ -278,35 +321,19 @@ class StatusListClient:
         self._algorithms = frozenset(algorithms)
         self._max_bytes = max_bytes
         self._max_token_bytes = max_token_bytes
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout_s = timeout
         self._max_redirects = max_redirects
         self._min_ttl, self._max_ttl, self._leeway = min_ttl, max_ttl, leeway
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()  # (uri, fetched)
         self._cache_size = cache_size
-        self._session = session
-        self._own_session = session is None
+        self._cache_lock = threading.Lock()  # the sync client may serve several threads
         self._clock = clock
 
-    async def __aenter__(self) -> StatusListClient:
-        return self
+    # -- the operations, as steps ---------------------------------------------------------------
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
-    async def status(self, claims: Mapping[Any, Any] | StatusReference) -> StatusResult:
-        """The status value of the referenced entry, validated per spec §8.3."""
+    def _status_steps(self, claims: Mapping[Any, Any] | StatusReference) -> _Steps[StatusResult]:
         ref = claims if isinstance(claims, StatusReference) else StatusReference.from_claims(claims)
-        entry, from_cache = await self._list(ref.uri)
+        entry, from_cache = yield from self._list_steps(ref.uri)
         if ref.idx >= len(entry.status_list):
             raise IndexOutOfRangeError(
                 f"index {_show(ref.idx)} is out of bounds for the {len(entry.status_list)}-entry "
@@ -324,14 +351,8 @@ class StatusListClient:
             from_cache=from_cache,
         )
 
-    async def status_list(self, uri: str, *, location: str | None = None) -> VerifiedStatusList:
-        """The validated, decoded list at ``uri`` (same checks and cache as :meth:`status`).
-
-        ``location``: GET the token there instead (one instance of a service that runs several
-        behind ``uri``'s host, as the load tester probes them); the token is still held to
-        ``uri`` (its ``sub`` must be ``uri``), and is cached per (``uri``, ``location``), since
-        each location answers with its own ETag."""
-        entry, from_cache = await self._list(uri, location)
+    def _status_list_steps(self, uri: str, location: str | None) -> _Steps[VerifiedStatusList]:
+        entry, from_cache = yield from self._list_steps(uri, location)
         return VerifiedStatusList(
             uri=uri,
             status_list=entry.status_list,
@@ -342,82 +363,45 @@ class StatusListClient:
             from_cache=from_cache,
         )
 
-    async def _list(self, uri: str, location: str | None = None) -> tuple[_Entry, bool]:
+    def _list_steps(self, uri: str, location: str | None = None) -> _Steps[tuple[_Entry, bool]]:
         now = self._clock()
         where = location or uri
         key = (uri, where)
-        cached = self._cache.get(key)
-        if cached is not None and now < cached.fresh_until:
-            self._cache.move_to_end(key)
-            return cached, True
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and now < cached.fresh_until:
+                self._cache.move_to_end(key)
+                return cached, True
         etag = cached.etag if cached is not None and now < cached.exp else None
-        status, body, ctype, new_etag = await self._fetch(where, etag)
-        if status == 304 and cached is not None and etag is not None:
+        got = yield _Get(where, etag, self._accept())
+        if got.status == 304 and cached is not None and etag is not None:
             cached.fresh_until = self._fresh_until(now, cached.ttl, cached.exp)
-            self._cache.move_to_end(key)
+            with self._cache_lock:
+                self._cache[key] = cached
+                self._cache.move_to_end(key)
             return cached, True
-        entry = await self._validate(uri, body, ctype, new_etag, now)
-        self._cache[key] = entry
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        entry = yield from self._validate_steps(uri, got.body, got.ctype, got.etag, now)
+        with self._cache_lock:
+            self._cache[key] = entry
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return entry, False
+
+    def _accept(self) -> str:
+        return ", ".join(
+            f"{MEDIA_TYPES[f]}" + ("" if i == 0 else ";q=0.9") for i, f in enumerate(self._formats)
+        )
 
     def _fresh_until(self, now: float, ttl: int | None, exp: int) -> float:
         keep = min(max(ttl if ttl is not None else 0, self._min_ttl), self._max_ttl)
         return min(now + keep, float(exp))
 
-    async def _fetch(
-        self, uri: str, etag: str | None, accept: str | None = None
-    ) -> tuple[int, bytes, str, str | None]:
-        """GET ``uri``: bounded redirects, a total timeout (connect, headers and body alike) and
-        a bounded body, read in pieces; every failure is a :class:`FetchError` (or
-        :class:`LimitExceededError` for a body over the cap)."""
-        if accept is None:
-            accept = ", ".join(
-                f"{MEDIA_TYPES[f]}" + ("" if i == 0 else ";q=0.9")
-                for i, f in enumerate(self._formats)
-            )
-        headers = {"Accept": accept}
-        if etag is not None:
-            headers["If-None-Match"] = etag
-        where = _clip(uri)
-        try:
-            async with self._http().get(
-                uri,
-                headers=headers,
-                max_redirects=self._max_redirects,
-                timeout=self._timeout,
-            ) as resp:
-                if resp.status == 304:
-                    return 304, b"", "", etag
-                if not 200 <= resp.status < 300:
-                    raise FetchError(f"GET {where} answered HTTP {resp.status}")
-                # A body arrives in pieces: read to the end, refusing it once over the cap.
-                parts: list[bytes] = []
-                size = 0
-                while chunk := await resp.content.read(1 << 20):
-                    size += len(chunk)
-                    if size > self._max_token_bytes:
-                        raise LimitExceededError(
-                            f"response from {where} is larger than {self._max_token_bytes} bytes"
-                        )
-                    parts.append(chunk)
-                body = b"".join(parts)
-                return resp.status, body, resp.content_type, resp.headers.get("ETag")
-        except StatusListError:
-            raise
-        except aiohttp.TooManyRedirects:
-            raise FetchError(f"GET {where}: more than {self._max_redirects} redirects") from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise FetchError(f"GET {where} failed: {_show(exc, 200)}") from None
-        except ValueError as exc:  # yarl refuses a malformed URL with a plain ValueError
-            raise FetchError(f"GET {where}: not a usable URL ({_show(exc, 200)})") from None
-
-    async def _keys(self) -> list[Mapping[str, Any]]:
+    def _keys_steps(self) -> _Steps[list[Mapping[str, Any]]]:
         if self._jwks_url is not None and self._remote_jwks is None:
             url = self._jwks_url
-            _, body, ctype, _ = await self._fetch(url, None, accept=", ".join(JWKS_TYPES))
+            got = yield _Get(url, None, ", ".join(JWKS_TYPES))
+            body, ctype = got.body, got.ctype
             if ctype not in JWKS_TYPES:
                 raise UnknownKeyError(f"{url} answered {_show(ctype)}, not a JWK Set")
             try:
@@ -470,13 +454,13 @@ class StatusListClient:
             return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
         raise UnknownKeyError(f"unsupported certificate key type {type(public).__name__}")
 
-    async def _key_for(self, header: TokenHeader) -> bytes:
+    def _key_for_steps(self, header: TokenHeader) -> _Steps[bytes]:
         alg, kid, chain = header.alg, header.kid, header.x5c
         if alg not in self._algorithms:
             raise TokenError(f"algorithm {alg!r} is not allowed")
         if chain and self._anchors:
             return self._chain_key(chain, alg)
-        keys = await self._keys()
+        keys = yield from self._keys_steps()
         matches = [k for k in keys if kid is None or k.get("kid") == kid]
         matches = [k for k in matches if k.get("alg", alg) == alg]
         if not matches:
@@ -485,9 +469,9 @@ class StatusListClient:
             raise UnknownKeyError("token has no kid and several trusted keys match")
         return _jwk_public_key(matches[0])
 
-    async def _validate(
+    def _validate_steps(
         self, uri: str, body: bytes, ctype: str, etag: str | None, now: float
-    ) -> _Entry:
+    ) -> _Steps[_Entry]:
         """§8.3 on untrusted bytes. The native core is the one parser: it checks the envelope
         and header rules (``peek_header``), then the signature and the claims' types
         (``verify_claims``); what is left here is policy (keys, time, ``sub``)."""
@@ -495,7 +479,7 @@ class StatusListClient:
         if fmt is None or fmt not in self._formats:
             raise TokenError(f"unexpected Content-Type {_show(ctype)} from {_clip(uri)}")
         header = peek_header(body, fmt)
-        key = await self._key_for(header)
+        key = yield from self._key_for_steps(header)
         token = verify_claims(body, fmt, header.alg, key)
         sub, iat, exp, ttl = token.sub, token.iat, token.exp, token.ttl
         if sub != uri:
@@ -522,3 +506,234 @@ class StatusListClient:
             etag=etag,
             fresh_until=self._fresh_until(now, ttl, exp),
         )
+
+
+class StatusListClient(_Core):
+    """Fetches, validates and caches Status List Tokens (asyncio, aiohttp). Use as an async
+    context manager, or pass your own :class:`aiohttp.ClientSession` (which the client then does
+    not close). :class:`SyncStatusListClient` is the same client without asyncio."""
+
+    def __init__(self, *, session: aiohttp.ClientSession | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self._timeout = aiohttp.ClientTimeout(total=self._timeout_s)
+        self._session = session
+        self._own_session = session is None
+
+    async def __aenter__(self) -> StatusListClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def _run(self, steps: _Steps[T]) -> T:
+        try:
+            need = next(steps)
+            while True:
+                need = steps.send(await self._fetch(need))
+        except StopIteration as done:
+            return cast(T, done.value)
+
+    async def status(self, claims: Mapping[Any, Any] | StatusReference) -> StatusResult:
+        """The status value of the referenced entry, validated per spec §8.3."""
+        return await self._run(self._status_steps(claims))
+
+    async def status_list(self, uri: str, *, location: str | None = None) -> VerifiedStatusList:
+        """The validated, decoded list at ``uri`` (same checks and cache as :meth:`status`).
+
+        ``location``: GET the token there instead (one instance of a service that runs several
+        behind ``uri``'s host, as the load tester probes them); the token is still held to
+        ``uri`` (its ``sub`` must be ``uri``), and is cached per (``uri``, ``location``), since
+        each location answers with its own ETag."""
+        return await self._run(self._status_list_steps(uri, location))
+
+    async def _fetch(self, need: _Get) -> _Got:
+        """GET ``uri``: bounded redirects, a total timeout (connect, headers and body alike) and
+        a bounded body, read in pieces; every failure is a :class:`FetchError` (or
+        :class:`LimitExceededError` for a body over the cap)."""
+        uri, etag = need.uri, need.etag
+        headers = {"Accept": need.accept}
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        where = _clip(uri)
+        try:
+            async with self._http().get(
+                uri,
+                headers=headers,
+                max_redirects=self._max_redirects,
+                timeout=self._timeout,
+            ) as resp:
+                if resp.status == 304:
+                    return _Got(304, b"", "", etag)
+                if not 200 <= resp.status < 300:
+                    raise FetchError(f"GET {where} answered HTTP {resp.status}")
+                # A body arrives in pieces: read to the end, refusing it once over the cap.
+                parts: list[bytes] = []
+                size = 0
+                while chunk := await resp.content.read(1 << 20):
+                    size += len(chunk)
+                    if size > self._max_token_bytes:
+                        raise LimitExceededError(
+                            f"response from {where} is larger than {self._max_token_bytes} bytes"
+                        )
+                    parts.append(chunk)
+                body = b"".join(parts)
+                return _Got(resp.status, body, resp.content_type, resp.headers.get("ETag"))
+        except StatusListError:
+            raise
+        except aiohttp.TooManyRedirects:
+            raise FetchError(f"GET {where}: more than {self._max_redirects} redirects") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FetchError(f"GET {where} failed: {_show(exc, 200)}") from None
+        except ValueError as exc:  # yarl refuses a malformed URL with a plain ValueError
+            raise FetchError(f"GET {where}: not a usable URL ({_show(exc, 200)})") from None
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PIECE = 1 << 16
+
+
+class SyncStatusListClient(_Core):
+    """:class:`StatusListClient` without asyncio, for WSGI relying parties (Django, Flask) and
+    scripts: the same options, the same §8.3 validation (one implementation, run here over
+    :mod:`http.client`), the same cache and the same typed errors. Safe to share between
+    threads. Use as a context manager or call :meth:`close` (a no-op today: each GET uses its
+    own connection)."""
+
+    def __enter__(self) -> SyncStatusListClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        return None
+
+    def _run(self, steps: _Steps[T]) -> T:
+        try:
+            need = next(steps)
+            while True:
+                need = steps.send(self._fetch(need))
+        except StopIteration as done:
+            return cast(T, done.value)
+
+    def status(self, claims: Mapping[Any, Any] | StatusReference) -> StatusResult:
+        """The status value of the referenced entry, validated per spec §8.3."""
+        return self._run(self._status_steps(claims))
+
+    def status_list(self, uri: str, *, location: str | None = None) -> VerifiedStatusList:
+        """The validated, decoded list at ``uri`` (see :meth:`StatusListClient.status_list`)."""
+        return self._run(self._status_list_steps(uri, location))
+
+    def _fetch(self, need: _Get) -> _Got:
+        """GET with the async client's guarantees: at most ``max_redirects`` redirects, one
+        total deadline over connecting, headers and every piece of the body, a body bounded
+        after any content coding is undone; every failure a :class:`FetchError` (or
+        :class:`LimitExceededError` for a body over the cap)."""
+        deadline = time.monotonic() + self._timeout_s
+        url = need.uri
+        headers = {
+            "Accept": need.accept,
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": "statuslist-sync-client",
+        }
+        if need.etag is not None:
+            headers["If-None-Match"] = need.etag
+        for _ in range(self._max_redirects + 1):
+            where = _clip(url)
+            try:
+                parts = urllib.parse.urlsplit(url)
+                host, port = parts.hostname, parts.port
+            except ValueError as exc:
+                raise FetchError(f"GET {where}: not a usable URL ({_show(exc, 200)})") from None
+            if parts.scheme not in ("http", "https") or not host:
+                raise FetchError(f"GET {where}: not a usable URL (http or https with a host)")
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            conn: http.client.HTTPConnection | None = None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise FetchError(f"GET {where} failed: timed out")
+            try:
+                if parts.scheme == "https":
+                    conn = http.client.HTTPSConnection(
+                        host, port, timeout=left, context=ssl.create_default_context()
+                    )
+                else:
+                    conn = http.client.HTTPConnection(host, port, timeout=left)
+                conn.request("GET", target, headers=headers)
+                resp = conn.getresponse()
+                if resp.status in _REDIRECTS:
+                    location = resp.getheader("Location")
+                    if not location:
+                        raise FetchError(f"GET {where} answered {resp.status} without Location")
+                    url = urllib.parse.urljoin(url, location)
+                    continue
+                if resp.status == 304:
+                    return _Got(304, b"", "", need.etag)
+                if not 200 <= resp.status < 300:
+                    raise FetchError(f"GET {where} answered HTTP {resp.status}")
+                body = self._read_body(conn, resp, where, deadline)
+                ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
+                return _Got(resp.status, body, ctype, resp.getheader("ETag"))
+            except StatusListError:
+                raise
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                if isinstance(exc, TimeoutError | socket.timeout):
+                    raise FetchError(f"GET {where} failed: timed out") from None
+                raise FetchError(f"GET {where} failed: {_show(exc, 200)}") from None
+            finally:
+                if conn is not None:
+                    conn.close()
+        raise FetchError(f"GET {_clip(need.uri)}: more than {self._max_redirects} redirects")
+
+    def _read_body(
+        self,
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        where: str,
+        deadline: float,
+    ) -> bytes:
+        coding = (resp.getheader("Content-Encoding") or "identity").strip().lower()
+        if coding in ("identity", ""):
+            inflater = None
+        elif coding in ("gzip", "x-gzip"):
+            inflater = zlib.decompressobj(wbits=31)
+        elif coding == "deflate":
+            inflater = zlib.decompressobj(wbits=15)
+        else:
+            raise FetchError(f"GET {where}: unsupported Content-Encoding {_show(coding)}")
+        cap = self._max_token_bytes
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise FetchError(f"GET {where} failed: timed out reading the body")
+            if conn.sock is not None:
+                conn.sock.settimeout(left)
+            piece = resp.read1(_PIECE)
+            if not piece:
+                break
+            if inflater is not None:
+                try:
+                    piece = inflater.decompress(piece, cap + 1 - size)
+                except zlib.error:
+                    raise FetchError(f"GET {where}: broken {coding} encoding") from None
+                if inflater.unconsumed_tail:
+                    raise LimitExceededError(f"response from {where} is larger than {cap} bytes")
+            size += len(piece)
+            if size > cap:
+                raise LimitExceededError(f"response from {where} is larger than {cap} bytes")
+            parts.append(piece)
+        if inflater is not None and not inflater.eof:
+            raise FetchError(f"GET {where}: truncated {coding} body")
+        return b"".join(parts)

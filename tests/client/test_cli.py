@@ -108,6 +108,12 @@ def test_fetch_inspect_and_check(
         assert checked.returncode == 0, checked.stderr
         result = json.loads(checked.stdout)
         assert (result["status"], result["name"], result["format"]) == (2, "SUSPENDED", fmt)
+        # --require-valid: the exit status says VALID or not, for shell scripts.
+        base = ("check", "--uri", f"{server}/{fmt}", "--jwk", str(jwk_path), "--require-valid")
+        for idx, code, name in (("6", 3, "SUSPENDED"), ("0", 0, "VALID")):
+            checked = cli(*base, "--idx", idx)
+            assert checked.returncode == code, checked.stderr
+            assert json.loads(checked.stdout)["name"] == name
 
 
 def test_check_fails_with_the_wrong_key(server: str, tmp_path: Path) -> None:

@@ -27,6 +27,12 @@ from tests.client.test_client import KEY, _claims
 from tests.client.test_hostile import HEADER
 
 
+@pytest.fixture(autouse=True)
+def _both_clients(client_kind: str) -> str:
+    """Every case against the asyncio client and the synchronous one."""
+    return client_kind
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
     with LiveServer() as live:

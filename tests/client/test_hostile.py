@@ -50,6 +50,12 @@ HEADER = {"alg": "ES256", "kid": "rp-test", "typ": "statuslist+jwt"}
 BIG = 10**400
 
 
+@pytest.fixture(autouse=True)
+def _both_clients(client_kind: str) -> str:
+    """Every case against the asyncio client and the synchronous one."""
+    return client_kind
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
     with LiveServer() as live:

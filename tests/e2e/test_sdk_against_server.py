@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from statuslist.client import StatusListClient
+from statuslist.client import StatusListClient, SyncStatusListClient
 from tests.support import ServerProcess
 
 
@@ -30,7 +30,24 @@ def _jwks(server: ServerProcess) -> list[dict[str, Any]]:
     return keys
 
 
+#: The client ``_read`` uses; every test runs with the asyncio and the synchronous client.
+KIND = ["async"]
+
+
+@pytest.fixture(autouse=True, params=["async", "sync"])
+def _client_kind(request: pytest.FixtureRequest) -> Iterator[None]:
+    KIND[0] = request.param
+    yield
+    KIND[0] = "async"
+
+
 def _read(server: ServerProcess, claims: dict[str, Any], fmt: str) -> tuple[str, int]:
+    if KIND[0] == "sync":
+        with SyncStatusListClient(trusted_jwks=_jwks(server), formats=(fmt,)) as sync:  # type: ignore[arg-type]
+            result = sync.status(claims)
+            assert result.format == fmt
+            return result.name, result.iat
+
     async def run() -> tuple[str, int]:
         async with StatusListClient(trusted_jwks=_jwks(server), formats=(fmt,)) as client:  # type: ignore[arg-type]
             result = await client.status(claims)

@@ -40,7 +40,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ins.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
     ins.set_defaults(handler=_inspect)
 
-    chk = subparsers.add_parser("check", help="validated status of one entry (spec §8.3)")
+    chk = subparsers.add_parser(
+        "check",
+        help="validated status of one entry (spec §8.3)",
+        description="Prints the entry's validated status as JSON. Exit status: 0 when it was "
+        "determined (with --require-valid: only when it is VALID), 3 when --require-valid and "
+        "it is not VALID, 1 when it cannot be determined (fetch, signature, token errors), 2 "
+        "for usage errors.",
+    )
     target = chk.add_mutually_exclusive_group(required=True)
     target.add_argument("--uri", help="status list URI (with --idx)")
     target.add_argument("--claims", type=Path, help="JSON file with a Referenced Token's claims")
@@ -60,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="accept only this format (default: both, JWT preferred)",
     )
     chk.add_argument("--timeout", type=float, default=_TIMEOUT)
+    chk.add_argument(
+        "--require-valid",
+        action="store_true",
+        help="exit 3 unless the status is VALID (for shell scripts)",
+    )
     chk.set_defaults(handler=_check)
 
 
@@ -155,9 +167,7 @@ def _summary(sl: StatusList, compressed: int) -> dict[str, Any]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from statuslist.client import StatusListClient, StatusReference
+    from statuslist.client import StatusReference, SyncStatusListClient
 
     jwks: list[dict[str, Any]] = []
     for path in args.jwk:
@@ -171,12 +181,13 @@ def _check(args: argparse.Namespace) -> int:
         ref = StatusReference.from_claims(json.loads(args.claims.read_text()))
     formats: tuple[Literal["jwt", "cwt"], ...] = (args.format,) if args.format else ("jwt", "cwt")
 
-    async def run() -> dict[str, Any]:
-        async with StatusListClient(
-            trusted_jwks=jwks, jwks_url=args.jwks_url, formats=formats, timeout=args.timeout
-        ) as client:
-            r = await client.status(ref)
-            return {
+    with SyncStatusListClient(
+        trusted_jwks=jwks, jwks_url=args.jwks_url, formats=formats, timeout=args.timeout
+    ) as client:
+        r = client.status(ref)
+    print(
+        json.dumps(
+            {
                 "uri": ref.uri,
                 "idx": ref.idx,
                 "status": r.status,
@@ -186,6 +197,6 @@ def _check(args: argparse.Namespace) -> int:
                 "exp": r.exp,
                 "ttl": r.ttl,
             }
-
-    print(json.dumps(asyncio.run(run())))
-    return 0
+        )
+    )
+    return 3 if args.require_valid and r.status != 0 else 0
