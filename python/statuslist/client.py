@@ -304,6 +304,7 @@ class _Core:
         max_ttl: int = 86_400,
         leeway: int = 60,
         cache_size: int = 1024,
+        require_eku: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not trusted_jwks and jwks_url is None and not trust_anchors:
@@ -311,6 +312,9 @@ class _Core:
                 "give trusted_jwks, jwks_url and/or trust_anchors: tokens must verify against keys"
             )
         self._anchors = list(trust_anchors)
+        #: With an x5c/x5chain, the leaf must carry this Extended Key Usage (spec §10: the
+        #: status-signing EKU, :data:`~statuslist.tokens.STATUS_SIGNING_EKU` until assigned).
+        self._require_eku = x509.ObjectIdentifier(require_eku) if require_eku else None
         unknown = set(formats) - set(MEDIA_TYPES)
         if not formats or unknown:
             raise ValueError(f"formats must be a non-empty subset of jwt, cwt; got {formats!r}")
@@ -436,6 +440,8 @@ class _Core:
             raise UnknownKeyError(f"certificate chain does not validate: {exc}") from None
         except (ValueError, TypeError) as exc:  # e.g. UnsupportedAlgorithm, bad encodings
             raise UnknownKeyError(f"certificate chain cannot be used: {_show(exc, 200)}") from None
+        if self._require_eku is not None:
+            self._check_eku(certs[0])
         kinds = {
             "ES256": ec.EllipticCurvePublicKey,
             "ES384": ec.EllipticCurvePublicKey,
@@ -453,6 +459,17 @@ class _Core:
         if isinstance(public, rsa.RSAPublicKey):
             return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
         raise UnknownKeyError(f"unsupported certificate key type {type(public).__name__}")
+
+    def _check_eku(self, leaf: x509.Certificate) -> None:
+        try:
+            usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            usages = None
+        if usages is None or self._require_eku not in usages:
+            raise UnknownKeyError(
+                "the signing certificate does not carry the status-signing Extended Key Usage "
+                f"{self._require_eku.dotted_string if self._require_eku else ''}"
+            )
 
     def _key_for_steps(self, header: TokenHeader) -> _Steps[bytes]:
         alg, kid, chain = header.alg, header.kid, header.x5c

@@ -35,6 +35,8 @@ from statuslist.exceptions import KeyLoadError
 
 __all__ = [
     "CWT_STATUS_CLAIM",
+    "STATUS_SIGNING_EKU",
+    "DevChain",
     "EncodedClaims",
     "IssuerKey",
     "SigningKey",
@@ -42,6 +44,7 @@ __all__ = [
     "TokenHeader",
     "VerifiedToken",
     "cwt_status_claim",
+    "dev_certificate_chain",
     "generate_private_key",
     "jwks",
     "jwt_status_claim",
@@ -51,6 +54,7 @@ __all__ = [
     "sign",
     "sign_encoded",
     "sign_many",
+    "status_signing_csr",
     "verify",
     "verify_claims",
 ]
@@ -279,3 +283,128 @@ def verify(token: bytes | str, fmt: Format, alg: str, public_key: bytes) -> tupl
     claims) instead: both run the same native parser."""
     raw = token.encode("utf-8", "surrogatepass") if isinstance(token, str) else token
     return verify_token(raw, fmt, alg, public_key)
+
+
+# -- certificates for delegated status signing (spec §10, App. A) -------------------------------
+
+#: ``id-kp-oauthStatusSigning`` is 1.3.6.1.5.5.7.3.TBD: its final number is not assigned yet.
+#: Until it is, this stand-in — a UUID OID (ITU-T X.667, 2.25.*: anyone may mint one; this one is
+#: ``uuid5(NAMESPACE_URL, "urn:statuslist:eku:oauthStatusSigning")``) — is what ``statuslist
+#: keygen`` puts in certificates and what the SDK requires when asked to; both take another OID.
+STATUS_SIGNING_EKU = "2.25.305926965503572847959941730895865500396"
+
+
+def _hash_for(key: PrivateKey) -> Any:
+    from cryptography.hazmat.primitives import hashes
+
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP384R1):
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def _name(subject: str) -> x509.Name:
+    """``CN=…,O=…`` (RFC 4514) as an X.509 name."""
+    try:
+        return x509.Name.from_rfc4514_string(subject)
+    except ValueError as exc:
+        raise KeyLoadError(f"subject {subject!r} is not an RFC 4514 name: {exc}") from None
+
+
+def _eku(oid: str) -> x509.ExtendedKeyUsage:
+    try:
+        return x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid)])
+    except ValueError:
+        raise KeyLoadError(f"{oid!r} is not a dotted object identifier") from None
+
+
+def status_signing_csr(private_pem: bytes, subject: str, eku: str = STATUS_SIGNING_EKU) -> bytes:
+    """A PEM certificate signing request for the key, asking for the status-signing EKU (and
+    digital signature key usage), for a CA to issue the certificate that delegates signing."""
+    key = _read_private_key(private_pem, None)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name(subject))
+        .add_extension(_eku(eku), critical=False)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .sign(key, _hash_for(key))
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True, slots=True)
+class DevChain:
+    """A development CA and a leaf certificate for a signing key (PEM)."""
+
+    ca_cert: bytes
+    ca_key: bytes = field(repr=False)
+    chain: bytes  # leaf first, then the CA: an issuer's ``chain`` file (x5c / x5chain)
+
+
+def dev_certificate_chain(
+    private_pem: bytes,
+    subject: str = "CN=statuslist development status signer",
+    eku: str | None = STATUS_SIGNING_EKU,
+    days: int = 365,
+) -> DevChain:
+    """For development and tests: a fresh CA (its own P-256 key) and a leaf certificate for
+    ``private_pem`` carrying the status-signing EKU (``eku=None`` leaves it out)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+
+    key = _read_private_key(private_pem, None)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name.from_rfc4514_string("CN=statuslist development CA")
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+    )
+    if eku is not None:
+        leaf = leaf.add_extension(_eku(eku), critical=False)
+    leaf_cert = leaf.sign(ca_key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    return DevChain(
+        ca_cert=ca.public_bytes(pem),
+        ca_key=ca_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        chain=leaf_cert.public_bytes(pem) + ca.public_bytes(pem),
+    )

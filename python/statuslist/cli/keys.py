@@ -21,6 +21,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     key.add_argument("--out", required=True, type=Path, help="private key file to create (PEM)")
     key.add_argument("--kid", default=None, help="key id (default: RFC 7638 thumbprint)")
     key.add_argument("--force", action="store_true", help="overwrite an existing file")
+    key.add_argument(
+        "--csr",
+        type=Path,
+        default=None,
+        help="also write a certificate signing request (PEM) asking for the status-signing EKU",
+    )
+    key.add_argument(
+        "--dev-chain",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="development only: also create a test CA and a leaf certificate with the EKU in DIR "
+        "(ca.pem, ca-key.pem, chain.pem: the issuer's `chain`)",
+    )
+    key.add_argument(
+        "--subject", default="CN=statuslist status signer", help="RFC 4514 subject name"
+    )
+    key.add_argument(
+        "--eku",
+        default=None,
+        help="Extended Key Usage OID (default: the stand-in for id-kp-oauthStatusSigning, "
+        "1.3.6.1.5.5.7.3.TBD until assigned)",
+    )
     key.set_defaults(handler=_keygen)
 
     keys = subparsers.add_parser("keys", help="issuer signing keys of a running server")
@@ -96,4 +119,25 @@ def _keygen(args: argparse.Namespace) -> int:
         fh.write(pem)
     print(json.dumps(key.public_jwk))
     print(f"wrote {args.alg} private key to {args.out} (mode 0600)", file=sys.stderr)
+    if args.csr is not None or args.dev_chain is not None:
+        from statuslist.tokens import STATUS_SIGNING_EKU, dev_certificate_chain, status_signing_csr
+
+        eku = args.eku or STATUS_SIGNING_EKU
+        if args.csr is not None:
+            args.csr.write_bytes(status_signing_csr(pem, args.subject, eku))
+            print(f"wrote a CSR for {args.subject} with EKU {eku} to {args.csr}", file=sys.stderr)
+        if args.dev_chain is not None:
+            made = dev_certificate_chain(pem, args.subject, eku)
+            args.dev_chain.mkdir(parents=True, exist_ok=True)
+            (args.dev_chain / "ca.pem").write_bytes(made.ca_cert)
+            ca_key = args.dev_chain / "ca-key.pem"
+            fd = os.open(ca_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(made.ca_key)
+            (args.dev_chain / "chain.pem").write_bytes(made.chain)
+            print(
+                f"wrote a development CA and chain (EKU {eku}) to {args.dev_chain}: set the "
+                "issuer's chain to chain.pem; relying parties trust ca.pem",
+                file=sys.stderr,
+            )
     return 0
