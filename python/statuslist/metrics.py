@@ -58,6 +58,26 @@ class Metrics:
             buckets=_LATENCY,
             registry=r,
         )
+        self.publish_failures = Counter(
+            "statuslist_publish_failures",
+            "Publishing rounds that failed (retried at the next interval)",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "statuslist_ready",
+            "1 when /readyz would answer ready or degraded, 0 when not ready (at scrape time)",
+            registry=r,
+        )
+        self.degraded = Gauge(
+            "statuslist_degraded",
+            "Reasons this instance serves while something is wrong (at scrape time)",
+            registry=r,
+        )
+        self.damaged_lists = Gauge(
+            "statuslist_damaged_lists",
+            "Lists not served: failed their integrity checks",
+            registry=r,
+        )
         self.lists = Gauge("statuslist_lists", "Status lists loaded", registry=r)
         self.leading = Gauge(
             "statuslist_publisher_leading",

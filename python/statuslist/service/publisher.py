@@ -90,6 +90,7 @@ class Publisher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._metrics.publish_failures.inc()
                 self.last_error = f"publishing failed: {exc}"
                 log.exception("publishing failed; retrying")
             # At most one round per interval (POST …/publish publishes at once).

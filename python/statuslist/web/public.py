@@ -221,7 +221,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_doc(request: web.Request) -> web.Response:
-    body = request.app[METRICS].render()
+    metrics, rt = request.app[METRICS], request.app[RUNTIME]
+    if rt.started:  # what /readyz would say, for alerting from Prometheus
+        svc = rt.service
+        metrics.ready.set(0 if svc.not_ready() else 1)
+        metrics.degraded.set(len(svc.degraded()))
+        metrics.damaged_lists.set(len(svc.lists.damaged))
+    body = metrics.render()
     return web.Response(
         body=body,
         headers={**_INSTANCE, "Content-Type": "text/plain; version=0.0.4"},
