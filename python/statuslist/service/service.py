@@ -13,6 +13,7 @@ from statuslist.config import Settings
 from statuslist.exceptions import StatusListError
 from statuslist.metrics import Metrics
 from statuslist.service.allocation import Allocator
+from statuslist.service.audit import Audit
 from statuslist.service.commands import NewList
 from statuslist.service.entries import Entries
 from statuslist.service.errors import ListDamagedError, UnavailableError
@@ -57,6 +58,7 @@ class Service:
         self.allocator = Allocator(
             settings, storage, self.lists, self.metrics, self.publisher.publish_list
         )
+        self.audit = Audit(storage, self.lists)
         self.follower = (
             Follower(storage, self.lists, self.publisher, clock) if storage.shared else None
         )

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from statuslist.exceptions import ServiceError
 from statuslist.service import ApiKey, ListState, Service, status_name
-from statuslist.service.errors import UnauthorizedError, UnavailableError
+from statuslist.service.audit import MAX_LIMIT, MAX_WAIT, change_doc
+from statuslist.service.errors import UnauthorizedError, UnavailableError, ValidationError
 from statuslist.web import commands
 from statuslist.web.keys import CALLER, RUNTIME
 from statuslist.web.problems import internal_error, problem, problem_from_http
@@ -139,6 +140,53 @@ async def publish(request: web.Request) -> web.Response:
     return _json({"etag": first.etag, "etags": etags, "iat": pub.iat, "exp": pub.exp})
 
 
+_NDJSON = "application/x-ndjson"
+
+
+def _query_int(request: web.Request, name: str, default: int, top: int) -> int:
+    """A canonical non-negative integer query parameter (sent at most once)."""
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    value = commands.canonical_int(values[0]) if len(values) == 1 else None
+    if value is None or value > top:
+        raise ValidationError(f"{name} must be one integer 0..{top} in canonical form", field=name)
+    return value
+
+
+async def _feed(request: web.Request, list_id: str | None) -> web.StreamResponse:
+    audit = request.app[RUNTIME].service.audit
+    after = _query_int(request, "after", 0, (1 << 63) - 1)
+    limit = _query_int(request, "limit", 100, MAX_LIMIT)
+    wait = _query_int(request, "wait", 0, int(MAX_WAIT))
+    caller = request[CALLER]
+    if list_id is None:
+        page = await audit.issuer_changes(caller, after, limit, wait)
+    else:
+        page = await audit.list_changes(caller, list_id, after, limit, wait)
+    base = request.path
+    nxt = f"{base}?after={page.next_after}&limit={limit}"
+    headers = {
+        "Link": f'<{nxt}>; rel="next"',
+        "Statuslist-Next-After": str(page.next_after),
+        "Statuslist-More": "true" if page.more else "false",
+        "Vary": "Accept",
+    }
+    docs = [change_doc(c) for c in page.changes]
+    if _NDJSON in request.headers.get("Accept", ""):
+        body = "".join(json.dumps(d) + "\n" for d in docs)
+        return web.Response(text=body, content_type=_NDJSON, headers=headers)
+    return _json({"changes": docs, "next_after": page.next_after, "more": page.more}, 200, headers)
+
+
+async def list_changes(request: web.Request) -> web.StreamResponse:
+    return await _feed(request, request.match_info["list_id"])
+
+
+async def issuer_changes(request: web.Request) -> web.StreamResponse:
+    return await _feed(request, None)
+
+
 def create_issuer_app() -> web.Application:
     """The ``/v1`` sub-application (its handlers find the service in the parent app)."""
     app = web.Application(middlewares=[issuer_middleware])
@@ -152,4 +200,6 @@ def create_issuer_app() -> web.Application:
     r.add_patch("/lists/{list_id}/entries", patch_entries)
     r.add_patch("/entries", patch_by_uri)
     r.add_post("/lists/{list_id}/publish", publish)
+    r.add_get("/lists/{list_id}/changes", list_changes)
+    r.add_get("/changes", issuer_changes)
     return app

@@ -165,6 +165,28 @@ def openapi(settings: Settings) -> dict[str, Any]:
                 )
             )
         },
+        "/v1/lists/{list_id}/changes": {
+            "get": _secured(
+                _op(
+                    "The list's change log after ?after=SEQ (?limit=1..1000, ?wait=0..60 s "
+                    "long-polls); JSON, or NDJSON with Accept: application/x-ndjson",
+                    {
+                        "200": _ok(
+                            "{changes:[{seq,list_id,at,actor,indices,old,new}], next_after, more}"
+                        )
+                    },
+                    parameters=[LIST_ID],
+                )
+            )
+        },
+        "/v1/changes": {
+            "get": _secured(
+                _op(
+                    "Every change to the caller's issuer's lists after ?after=SEQ",
+                    {"200": _ok("{changes, next_after, more}")},
+                )
+            )
+        },
     }
     return {
         "openapi": "3.1.0",
