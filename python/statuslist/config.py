@@ -23,6 +23,7 @@ A TOML file looks like::
     [limits]
     max_body_bytes = 67108864
     max_batch = 10000000
+    max_decoys = 1000000              # decoy entries per list at creation
 
     [issuers.acme]
     keys = ["/etc/statuslist/acme-2026.pem", "/etc/statuslist/acme-2025.pem"]  # first signs
@@ -80,6 +81,8 @@ class Limits:
     max_allocation: int = 1_000_000
     max_list_size: int = MAX_ENTRIES
     max_lists_per_issuer: int = 100_000
+    #: Decoy entries written when a list is created (one log row holds them all).
+    max_decoys: int = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ class Settings:
         )
         for name in ("max_body_bytes", "max_batch", "max_allocation", "max_list_size"):
             _check(getattr(self.limits, name) >= 1, f"limits.{name} must be positive")
+        _check(self.limits.max_decoys >= 0, "limits.max_decoys must not be negative")
         _check(self.limits.max_list_size <= MAX_ENTRIES, f"limits.max_list_size ≤ {MAX_ENTRIES}")
         names = [i.name for i in self.issuers]
         _check(len(names) == len(set(names)), "issuer names must be unique")

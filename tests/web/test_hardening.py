@@ -221,3 +221,20 @@ def test_repeated_header_lines_are_combined(server: ServerProcess) -> None:
     assert _raw(server, req)[0] == 304
     status, headers, _ = server.request("GET", path, headers={"Accept": "text/html"})
     assert status == 406 and "Accept" in headers.get("Vary", "")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"bits": 1, "size": 2_000_000, "decoys": 1_000_001}, "decoys"),  # limits.max_decoys
+        ({"bits": 1, "size": 64, "decoys": 64}, "decoys"),
+        ({"bits": 1, "size": (1 << 32) + 8}, "size"),  # limits.max_list_size
+    ],
+    ids=["decoys over the limit", "decoys fill the list", "size over the limit"],
+)
+def test_list_size_and_decoys_are_bounded(
+    server: ServerProcess, body: dict[str, Any], field: str
+) -> None:
+    status, _, raw = server.request("POST", "/v1/lists", body, key=server.api_key)
+    assert status == 422, raw[:200]
+    assert json.loads(raw)["field"] == field

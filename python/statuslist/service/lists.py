@@ -153,6 +153,10 @@ class Lists:
         size = _round_size(size, bits)
         if not 0 <= params.decoys < size:
             raise ValidationError(f"decoys must be in [0, {size})", field="decoys")
+        if params.decoys > limits.max_decoys:
+            raise ValidationError(
+                f"decoys must be at most {limits.max_decoys} (limits.max_decoys)", field="decoys"
+            )
         if len(self.by_issuer.get(issuer, ())) >= limits.max_lists_per_issuer:
             raise ConflictError(f"issuer {issuer!r} has the maximum number of lists")
         return ListRecord(
