@@ -124,3 +124,37 @@ def test_check_fails_with_the_wrong_key(server: str, tmp_path: Path) -> None:
     checked = cli("check", "--uri", f"{server}/jwt", "--idx", "6", "--jwk", str(jwk))
     assert checked.returncode == 1
     assert "SignatureError" in checked.stderr and "Traceback" not in checked.stderr
+
+
+def _b64u(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _jwt(header: bytes, claims: bytes) -> str:
+    return f"{_b64u(header)}.{_b64u(claims)}.x"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a.b.c",
+        _jwt(b"[" * 50_000, b"{}"),  # deeply nested header
+        _jwt(b"{}", b"[]"),  # claims not an object
+        _jwt(b"{}", b'{"status_list": 5}'),
+        _jwt(b"{}", b'{"status_list": {"bits": 1, "lst": "!!"}}'),
+        _jwt(b"{}", b'{"status_list": {"bits": 3, "lst": ""}}'),
+        _jwt(bytes([0xFF, 0xFE]), b"{}"),  # not UTF-8
+        "d28443a10126a0",  # a COSE_Sign1 cut short
+        "c0",  # a CBOR tag without content
+        "9f" * 5000 + "ff" * 5000,  # deeply nested CBOR
+        "d2" + "84" + "40" * 3 + "01",  # tag 18 with junk
+    ],
+    ids=lambda t: t[:24],
+)
+def test_inspect_of_hostile_tokens_is_one_error_line(token: str) -> None:
+    done = cli("inspect", token)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.startswith("statuslist: error: ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import cbor2
 
 from statuslist.codec import DEFAULT_MAX_BYTES, StatusList
+from statuslist.exceptions import MalformedError, StatusListError
 
 __all__ = ["register"]
 
@@ -110,16 +111,26 @@ def _inspect(args: argparse.Namespace) -> int:
     path = Path(args.token)
     raw = path.read_bytes() if len(args.token) < 4096 and path.is_file() else args.token.encode()
     text = raw.strip()
-    if text.count(b".") == 2 and not text.startswith(b"{"):
-        out = _inspect_jwt(text, args.max_bytes)
-    else:
-        data = (
-            bytes.fromhex(text.decode())
-            if all(c in b"0123456789abcdefABCDEF" for c in text)
-            else raw
-        )
-        out = _inspect_cwt(data, args.max_bytes)
-    print(json.dumps(out, indent=2, default=str))
+    try:  # the token is untrusted input: whatever is wrong with it is one typed error
+        if text.count(b".") == 2 and not text.startswith(b"{"):
+            out = _inspect_jwt(text, args.max_bytes)
+        else:
+            data = (
+                bytes.fromhex(text.decode())
+                if all(c in b"0123456789abcdefABCDEF" for c in text)
+                else raw
+            )
+            out = _inspect_cwt(data, args.max_bytes)
+        rendered = json.dumps(out, indent=2, default=repr)
+    except StatusListError:
+        raise
+    except (
+        ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError,
+        OverflowError, cbor2.CBORDecodeError,
+    ) as exc:  # fmt: skip
+        detail = " ".join(str(exc).split())[:200]
+        raise MalformedError(f"cannot inspect the token: {type(exc).__name__}: {detail}") from None
+    print(rendered)
     return 0
 
 
