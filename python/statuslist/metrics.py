@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -96,6 +98,21 @@ class Metrics:
         self.writes = Gauge(
             "statuslist_storage_writes", "Writes committed (many share one commit)", registry=r
         )
+
+        self._per_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Counts one request and observes its latency; the labelled children are looked up
+        once per (route, method, status), not per request."""
+        key = (route, method, status)
+        pair = self._per_request.get(key)
+        if pair is None:
+            if len(self._per_request) >= 10_000:  # routes and methods are few; bound it anyway
+                self._per_request.clear()
+            pair = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
+            self._per_request[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -60,9 +60,9 @@ async def public_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = internal_error(request, exc, CORS)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    metrics = request.app[METRICS]
-    metrics.requests.labels(route, request.method, str(response.status)).inc()
-    metrics.latency.labels(route).observe(time.perf_counter() - started)
+    request.app[METRICS].request_done(
+        route, request.method, response.status, time.perf_counter() - started
+    )
     return response
 
 
