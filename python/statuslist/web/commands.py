@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from statuslist.service import STATUS_NAMES, Allocation, ListUpdate, NewList, UpdateBatch
 from statuslist.service.errors import BadRequestError, UnsupportedMediaError, ValidationError
@@ -23,6 +24,7 @@ __all__ = [
     "batch_by_uri",
     "batch_json",
     "new_list",
+    "no_binary_status",
     "path_index",
     "read_json",
     "single",
@@ -169,7 +171,7 @@ def allocation(doc: Any) -> Allocation:
     if not _is_int(doc["count"]):
         raise ValidationError("count must be an integer", field="count")
     list_id = doc.get("list_id")
-    if list_id is not None and not isinstance(list_id, str):
+    if "list_id" in doc and not isinstance(list_id, str):  # null is not "absent"
         raise ValidationError("list_id must be a string", field="list_id")
     return Allocation(doc["count"], list_id)
 
@@ -243,11 +245,25 @@ def _indices(values: Any, fld: str = "indices") -> array[int]:
         ) from None
 
 
-def batch_binary(list_id: str, raw: bytes, query: Mapping[str, str]) -> UpdateBatch:
-    """``application/octet-stream``: little-endian u64 indices, ``?status=`` for all."""
-    if "status" not in query:
+def no_binary_status(query: Mapping[str, str]) -> None:
+    """A JSON batch names its statuses in the body: a ``?status=`` beside it is refused, not
+    ignored (which one was meant?)."""
+    if "status" in query:
+        raise ValidationError(
+            "?status= goes with application/octet-stream bodies only; a JSON batch names its "
+            "statuses in the body",
+            field="status",
+        )
+
+
+def batch_binary(list_id: str, raw: bytes, query: MultiMapping[str]) -> UpdateBatch:
+    """``application/octet-stream``: little-endian u64 indices, ``?status=`` (once) for all."""
+    values = query.getall("status", [])
+    if not values:
         raise ValidationError("binary batches need ?status=", field="status")
-    text = query["status"]
+    if len(values) > 1:
+        raise BadRequestError("?status= must be given once", field="status")
+    text = values[0]
     number = canonical_int(text)
     value = status(number if number is not None else text)
     if not raw or len(raw) % 8:

@@ -118,6 +118,7 @@ async def patch_entries(request: web.Request) -> web.Response:
     if request.content_type == "application/octet-stream":
         batch = commands.batch_binary(list_id, await commands.read_body(request), request.query)
     else:
+        commands.no_binary_status(request.query)
         batch = commands.batch_json(list_id, await commands.read_json(request))
     return _json({"updated": await svc.entries.update(request[CALLER], batch)})
 

@@ -20,9 +20,10 @@ from statuslist.service.errors import (
     NotFoundError,
     UnavailableError,
 )
+from statuslist.web.commands import canonical_int
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS
 from statuslist.web.negotiation import etag_matches
-from statuslist.web.openapi import openapi
+from statuslist.web.openapi import MAX_TIME, openapi
 from statuslist.web.problems import internal_error, problem, problem_from_http
 from statuslist.web.served import (
     CORS,
@@ -76,6 +77,14 @@ def _header(request: web.Request, name: str) -> str | None:
     if not values:
         return None
     return values[0] if len(values) == 1 else ", ".join(values)
+
+
+def _query(request: web.Request, name: str) -> str:
+    """A query parameter that must be sent once (which of two values was meant?)."""
+    values = request.query.getall(name)
+    if len(values) != 1:
+        raise BadRequestError(f"{name} must be given once", field=name)
+    return values[0]
 
 
 def _not_modified(request: web.Request, rep: Representation, served: ServedList) -> bool:
@@ -136,14 +145,16 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
 
 async def _historical(request: web.Request, list_id: str, fmt: str) -> web.Response:
     settings = request.app[SETTINGS]
+    # A malformed ?time= is the client's error whether or not history is kept.
+    at = canonical_int(_query(request, "time"))
+    if at is None or at > MAX_TIME:
+        raise BadRequestError(
+            "time must be a Unix timestamp in seconds (ASCII digits)", field="time"
+        )
     if settings.history_retention <= 0:
         raise HistoryDisabledError(
             "this server does not keep historical status lists", field="time"
         )
-    try:
-        at = int(request.query["time"])
-    except ValueError:
-        raise BadRequestError("time must be a Unix timestamp in seconds", field="time") from None
     now = time.time()
     if not now - settings.history_retention <= at <= now:
         raise NotFoundError(f"time {at} is outside the retained history", field="time")
