@@ -33,7 +33,8 @@ from statuslist.config import Limits, ListDefaults, Settings
 from statuslist.web import create_app
 from statuslist.web import routes as web_routes
 from statuslist.web.openapi import openapi
-from tests.support import ServerProcess
+from tests.pg import postgres_server
+from tests.support import ServerProcess, run_cli
 
 #: The fuzzed server's limits: small, so that the bounds in the document are reachable.
 LIMITS = {"max_body_bytes": 65536, "max_batch": 200, "max_allocation": 500, "max_list_size": 4096}
@@ -396,3 +397,77 @@ def test_binary_batch_with_repeated_status_is_400(live: Live, query: str) -> Non
         headers={"Content-Type": "application/octet-stream"},
     )
     _problem(resp, 400, "status")
+
+
+@pytest.fixture(scope="module")
+def pg_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A server on PostgreSQL (where a list id reaches a query when it is not in memory), with
+    one configured issuer and its admin key, and one real list."""
+    base = tmp_path_factory.mktemp("pg-ids")
+    with postgres_server() as pg:
+        run_cli("keygen", "--out", str(base / "a.pem"))
+        config = base / "statuslist.toml"
+        config.write_text(
+            f"data_dir = {str(base / 'data')!r}\ndatabase_url = {pg.new_database()!r}\n"
+            f"publish_interval = 0.2\n[issuers.a]\nkeys = [{str(base / 'a.pem')!r}]\n",
+            encoding="utf-8",
+        )
+        out = run_cli(
+            "apikey", "create", "--config", str(config), "--issuer", "a", "--scope", "admin"
+        )
+        srv = ServerProcess(base / "data", args=("--config", str(config))).start()
+        try:
+            key = out.strip()
+            made = srv.api("POST", "/v1/lists", {"bits": 1, "size": 64}, key=key)
+            yield Live(srv, key, [made["id"]], {made["id"]: 64})
+        finally:
+            code = srv.stop()
+        log = srv.log()
+        assert code == 0, log
+        assert "Traceback" not in log and "storage failed" not in log, log
+
+
+#: Ids that cannot name a list, as sent in a path (percent-encoded) and in a JSON body.
+PATH_IDS = ["%00x", "x%00", "%ED%A0%80", "%C3%A9", "a.b", "a%20b", "~", "a" * 65]
+BODY_IDS = ["\u0000", "x\u0000", "\ud800", "é", "a.b", "a b", "", "a" * 65, "x" * 10_000]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_ids_that_cannot_name_a_list_are_404_without_a_query(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """On PostgreSQL a NUL or a lone surrogate in a list id reached a query: 503 "the database
+    is unavailable" (and an ERROR logged) for what is simply no such list. Every place a list
+    id comes in — path, allocation body, status claim URI — answers 404 naming the field."""
+    srv_live: Live = request.getfixturevalue("live" if backend == "sqlite" else "pg_issuer")
+    srv, key = srv_live.srv, srv_live.key
+    real = srv_live.lists[0]
+    binary = {"Content-Type": "application/octet-stream"}
+    for bad in PATH_IDS:
+        calls: list[tuple[str, str, Any, dict[str, str] | None, bytes | None]] = [
+            ("GET", f"/statuslists/{bad}", None, None, None),
+            ("OPTIONS", f"/statuslists/{bad}", None, None, None),
+            ("GET", f"/v1/lists/{bad}", None, None, None),
+            ("GET", f"/v1/lists/{bad}/entries/0", None, None, None),
+            ("PUT", f"/v1/lists/{bad}/entries/0", {"status": 0}, None, None),
+            ("PATCH", f"/v1/lists/{bad}/entries", {"indices": [0], "status": 0}, None, None),
+            ("PATCH", f"/v1/lists/{bad}/entries?status=0", None, binary, bytes(8)),
+            ("POST", f"/v1/lists/{bad}/publish", None, None, None),
+        ]
+        for method, path, body, headers, raw in calls:
+            resp = srv.request(method, path, body, key=key, headers=headers, raw=raw)
+            _problem(resp, 404, "list_id")
+    uri_prefix = srv.public_url + "/statuslists/"
+    for bad in BODY_IDS:
+        alloc = {"count": 1, "list_id": bad}
+        _problem(srv.request("POST", "/v1/allocations", alloc, key=key), 404, "list_id")
+        updates = [
+            {"uri": uri_prefix + real, "idx": 0, "status": 0},
+            {"uri": uri_prefix + bad, "idx": 0, "status": 0},
+        ]
+        resp = srv.request("PATCH", "/v1/entries", {"updates": updates}, key=key)
+        _problem(resp, 404, "updates[1].uri")
+    # Still ready (the database was never in trouble), and a real id still works.
+    status, _, body = srv.request("GET", "/readyz")
+    assert status == 200 and json.loads(body)["status"] == "ready", body
+    assert srv.api("GET", f"/v1/lists/{real}", key=key)["id"] == real

@@ -81,7 +81,7 @@ async def list_lists(request: web.Request) -> web.Response:
 
 async def show_list(request: web.Request) -> web.Response:
     svc = request.app[RUNTIME].service
-    state = await svc.lists.resolve(request[CALLER], request.match_info["list_id"])
+    state = await svc.lists.resolve(request[CALLER], commands.path_list_id(request))
     if svc.storage.shared:
         await svc.entries.catch_up(state)
     return _json(await _describe(request, state))
@@ -96,13 +96,13 @@ async def allocate(request: web.Request) -> web.Response:
 async def get_entry(request: web.Request) -> web.Response:
     idx = commands.path_index(request.match_info["idx"])
     svc: Service = request.app[RUNTIME].service
-    _, value = await svc.entries.get(request[CALLER], request.match_info["list_id"], idx)
+    _, value = await svc.entries.get(request[CALLER], commands.path_list_id(request), idx)
     return _json({"idx": idx, "status": value, "name": status_name(value)})
 
 
 async def put_entry(request: web.Request) -> web.Response:
     svc: Service = request.app[RUNTIME].service
-    list_id = request.match_info["list_id"]
+    list_id = commands.path_list_id(request)
     await svc.lists.resolve(request[CALLER], list_id)  # 404 before the body is read
     idx = commands.path_index(request.match_info["idx"])
     batch = commands.single(list_id, idx, await commands.read_json(request))
@@ -113,7 +113,7 @@ async def put_entry(request: web.Request) -> web.Response:
 
 async def patch_entries(request: web.Request) -> web.Response:
     svc: Service = request.app[RUNTIME].service
-    list_id = request.match_info["list_id"]
+    list_id = commands.path_list_id(request)
     await svc.lists.resolve(request[CALLER], list_id)  # 404 before the body is read
     if request.content_type == "application/octet-stream":
         batch = commands.batch_binary(list_id, await commands.read_body(request), request.query)
@@ -130,7 +130,7 @@ async def patch_by_uri(request: web.Request) -> web.Response:
 
 
 async def publish(request: web.Request) -> web.Response:
-    list_id = request.match_info["list_id"]
+    list_id = commands.path_list_id(request)
     pub = await request.app[RUNTIME].service.publish_now(request[CALLER], list_id)
     served = request.app[RUNTIME].tokens.get(list_id)
     if served is None:  # pragma: no cover - publish_now returns once the cache has it

@@ -12,6 +12,7 @@ from typing import Any
 
 from statuslist import __version__
 from statuslist.config import FORMATS, Settings
+from statuslist.web.commands import LIST_ID_PATTERN
 
 __all__ = ["MAX_TIME", "MAX_TTL", "openapi"]
 
@@ -78,7 +79,8 @@ def _header(description: str, *, required: bool = True) -> dict[str, Any]:
     return {"description": description, "required": required, "schema": {"type": "string"}}
 
 
-_LIST_ID = _path("list_id", {"type": "string", "minLength": 1}, "The list's id")
+_ID = {"type": "string", "pattern": LIST_ID_PATTERN}
+_LIST_ID = _path("list_id", _ID, "The list's id (an id of another form names no list: 404)")
 _IDX = _path(
     "idx",
     {"type": "integer", "minimum": 0, "maximum": _U64_MAX},
@@ -240,7 +242,7 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                             "uri": {
                                 "type": "string",
                                 "description": "A status list URI of this server",
-                                "pattern": "^" + _regex_escape(prefix) + ".",
+                                "pattern": "^" + _regex_escape(prefix) + LIST_ID_PATTERN[1:],
                             },
                             "idx": index,
                             "status": _ref("schemas", "Status"),
@@ -384,12 +386,13 @@ def _token_paths() -> dict[str, Any]:
                 "CORS preflight",
                 {
                     "204": {
-                        "description": "CORS headers (for any list id)",
+                        "description": "CORS headers (for any id of the list id form)",
                         "headers": {
                             **_CORS_HEADERS,
                             "Access-Control-Allow-Methods": _header("`GET, HEAD, OPTIONS`"),
                         },
-                    }
+                    },
+                    **_problems(404),
                 },
             ),
         }
@@ -559,7 +562,7 @@ def _issuer_paths(settings: Settings) -> dict[str, Any]:
                                 "minimum": 1,
                                 "maximum": limits.max_allocation,
                             },
-                            "list_id": {"type": "string"},
+                            "list_id": _ID,
                         },
                     )
                 ),

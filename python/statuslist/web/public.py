@@ -20,7 +20,7 @@ from statuslist.service.errors import (
     NotFoundError,
     UnavailableError,
 )
-from statuslist.web.commands import canonical_int
+from statuslist.web.commands import canonical_int, path_list_id
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS
 from statuslist.web.negotiation import etag_matches
 from statuslist.web.openapi import MAX_TIME, openapi
@@ -108,7 +108,7 @@ def _unavailable() -> web.Response:
 
 
 async def get_status_list(request: web.Request) -> web.StreamResponse:
-    list_id = request.match_info["list_id"]
+    list_id = path_list_id(request)
     tokens = request.app[RUNTIME].tokens
     served = tokens.get(list_id)
     if served is None:
@@ -120,7 +120,7 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
             if list_id in svc.lists.damaged:
                 return problem(svc.lists.damage_error(list_id), _NO_STORE)
             if svc.lists.find(list_id) is None:
-                raise NotFoundError(f"no status list {list_id!r}")
+                raise NotFoundError(f"no status list {list_id!r}")  # an id: short, ASCII
             return _unavailable()
     headers = request.headers
     fmt = tokens.negotiate(_header(request, "Accept"), served)
@@ -175,6 +175,7 @@ async def _historical(request: web.Request, list_id: str, fmt: str) -> web.Respo
 
 
 async def preflight(request: web.Request) -> web.Response:
+    path_list_id(request)  # an id that cannot name a list: 404 (no look-up otherwise)
     return web.Response(
         status=204,
         headers={
