@@ -651,6 +651,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
             "title": "statuslist",
             "version": __version__,
             "description": "IETF Token Status List service. Every GET also answers HEAD. "
+            "Integers in request bodies are JSON integers (`1.0` is refused with 422), and a "
+            "JSON object may not repeat a member (400). "
             f"Limits: request bodies up to {limits.max_body_bytes} bytes, batches up to "
             f"{limits.max_batch} entries, allocations up to {limits.max_allocation}, lists "
             f"up to {limits.max_list_size} entries and {limits.max_lists_per_issuer} per "
