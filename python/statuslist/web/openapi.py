@@ -42,7 +42,9 @@ _PROBLEMS = {
     "422": "The request reads, but a value is not acceptable (a range, a status that does not "
     "fit the list's bits, an unknown member, a cross-field rule)",
     "501": "`?time=` on a server that keeps no history (`history_retention = 0`)",
-    "503": "Temporarily unavailable (the database, a token still being signed); retry",
+    "503": "Temporarily unavailable: the database (`unavailable`), its disk full "
+    "(`storage-full`), a token still being signed; retry after `Retry-After`. A stored list that "
+    "failed its integrity checks (`list-damaged`) stays so until repaired (no `Retry-After`)",
 }
 
 
@@ -282,7 +284,7 @@ def _components(settings: Settings) -> dict[str, Any]:
         if code == "401":
             resp["headers"] = {"WWW-Authenticate": _header('`Bearer realm="statuslist"`')}
         elif code == "503":
-            resp["headers"] = {"Retry-After": _header("Seconds to wait")}
+            resp["headers"] = {"Retry-After": _header("Seconds to wait", required=False)}
         elif code == "406":
             resp["headers"] = {"Vary": _header("`Accept, Accept-Encoding`")}
         responses[f"Problem{code}"] = resp
