@@ -241,7 +241,9 @@ def _serve(base: Path, *, history: bool, database_url: str | None = None) -> Ite
             metrics = srv.request("GET", "/metrics")[2].decode()
             counts = [m for m in metrics.splitlines() if m.startswith("statuslist_http_requests")]
             with Path(report).open("a") as out:
-                out.write(f"# history={history} pg={bool(database_url)}\n" + "\n".join(counts))
+                out.write(
+                    f"# history={history} pg={bool(database_url)}\n" + "\n".join(counts) + "\n"
+                )
         code = srv.stop()
     log = srv.log()
     assert code == 0, f"server exited with {code}:\n{log}"
