@@ -8,22 +8,33 @@ Here: JSON syntax, shapes, member names and types (an index is a non-negative in
 from __future__ import annotations
 
 import json
+import string
 from array import array
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from statuslist.service import STATUS_NAMES, Allocation, ListUpdate, NewList, UpdateBatch
-from statuslist.service.errors import BadRequestError, UnsupportedMediaError, ValidationError
+from statuslist.service.errors import (
+    BadRequestError,
+    NotFoundError,
+    UnsupportedMediaError,
+    ValidationError,
+)
 
 __all__ = [
+    "LIST_ID_PATTERN",
     "allocation",
     "batch_binary",
     "batch_by_uri",
     "batch_json",
     "new_list",
+    "no_binary_status",
+    "parse_list_id",
     "path_index",
+    "path_list_id",
     "read_json",
     "single",
 ]
@@ -135,6 +146,26 @@ def path_index(text: str) -> int:
     return value
 
 
+#: What a list id can be made of (ids are ``secrets.token_hex(8)``; the rule is looser, so that
+#: it does not tie the API to that form).
+LIST_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
+
+
+def parse_list_id(text: str, fld: str = "list_id") -> str:
+    """A list id as sent. One that cannot name a list (ids are short URL-safe ASCII) is not
+    found without a look-up: a NUL or a lone surrogate must not reach a database query, where
+    it would be a database error (503) instead of a 404."""
+    if not (0 < len(text) <= 64 and _ID_CHARS.issuperset(text)):
+        raise NotFoundError(f"no list {_quote(text)}", field=fld)
+    return text
+
+
+def path_list_id(request: web.Request) -> str:
+    """The ``{list_id}`` of the request's path (see :func:`parse_list_id`)."""
+    return parse_list_id(request.match_info["list_id"])
+
+
 # -- commands -----------------------------------------------------------------------------------
 
 
@@ -168,10 +199,10 @@ def allocation(doc: Any) -> Allocation:
         raise ValidationError("count is required", field="count")
     if not _is_int(doc["count"]):
         raise ValidationError("count must be an integer", field="count")
-    list_id = doc.get("list_id")
-    if list_id is not None and not isinstance(list_id, str):
+    target = doc.get("list_id")
+    if "list_id" in doc and not isinstance(target, str):  # null is not "absent"
         raise ValidationError("list_id must be a string", field="list_id")
-    return Allocation(doc["count"], list_id)
+    return Allocation(doc["count"], None if target is None else parse_list_id(target))
 
 
 def single(list_id: str, idx: int, doc: Any) -> UpdateBatch:
@@ -243,11 +274,25 @@ def _indices(values: Any, fld: str = "indices") -> array[int]:
         ) from None
 
 
-def batch_binary(list_id: str, raw: bytes, query: Mapping[str, str]) -> UpdateBatch:
-    """``application/octet-stream``: little-endian u64 indices, ``?status=`` for all."""
-    if "status" not in query:
+def no_binary_status(query: Mapping[str, str]) -> None:
+    """A JSON batch names its statuses in the body: a ``?status=`` beside it is refused, not
+    ignored (which one was meant?)."""
+    if "status" in query:
+        raise ValidationError(
+            "?status= goes with application/octet-stream bodies only; a JSON batch names its "
+            "statuses in the body",
+            field="status",
+        )
+
+
+def batch_binary(list_id: str, raw: bytes, query: MultiMapping[str]) -> UpdateBatch:
+    """``application/octet-stream``: little-endian u64 indices, ``?status=`` (once) for all."""
+    values = query.getall("status", [])
+    if not values:
         raise ValidationError("binary batches need ?status=", field="status")
-    text = query["status"]
+    if len(values) > 1:
+        raise BadRequestError("?status= must be given once", field="status")
+    text = values[0]
     number = canonical_int(text)
     value = status(number if number is not None else text)
     if not raw or len(raw) % 8:
@@ -271,12 +316,13 @@ def batch_by_uri(doc: Any, list_id_of: Any) -> UpdateBatch:
                 'each update must be {"uri": …, "idx": …, "status": …}', field=f"updates[{n}]"
             )
         uri = u["uri"]
-        list_id = list_id_of(uri) if isinstance(uri, str) else None
-        if list_id is None:
+        target = list_id_of(uri) if isinstance(uri, str) else None
+        if target is None:
             raise ValidationError(
                 "uri must be a status list URI of this server", field=f"updates[{n}].uri"
             )
-        entry = grouped.setdefault(list_id, (array("Q"), bytearray(), [], n))
+        target = parse_list_id(target, f"updates[{n}].uri")
+        entry = grouped.setdefault(target, (array("Q"), bytearray(), [], n))
         entry[0].append(index(u["idx"], f"updates[{n}].idx"))
         entry[1].append(status(u["status"], f"updates[{n}].status"))
         entry[2].append(n)

@@ -82,7 +82,7 @@ async def list_lists(request: web.Request) -> web.Response:
 
 async def show_list(request: web.Request) -> web.Response:
     svc = request.app[RUNTIME].service
-    state = await svc.lists.resolve(request[CALLER], request.match_info["list_id"])
+    state = await svc.lists.resolve(request[CALLER], commands.path_list_id(request))
     if svc.storage.shared:
         await svc.entries.catch_up(state)
     return _json(await _describe(request, state))
@@ -97,13 +97,13 @@ async def allocate(request: web.Request) -> web.Response:
 async def get_entry(request: web.Request) -> web.Response:
     idx = commands.path_index(request.match_info["idx"])
     svc: Service = request.app[RUNTIME].service
-    _, value = await svc.entries.get(request[CALLER], request.match_info["list_id"], idx)
+    _, value = await svc.entries.get(request[CALLER], commands.path_list_id(request), idx)
     return _json({"idx": idx, "status": value, "name": status_name(value)})
 
 
 async def put_entry(request: web.Request) -> web.Response:
     svc: Service = request.app[RUNTIME].service
-    list_id = request.match_info["list_id"]
+    list_id = commands.path_list_id(request)
     await svc.lists.resolve(request[CALLER], list_id)  # 404 before the body is read
     idx = commands.path_index(request.match_info["idx"])
     batch = commands.single(list_id, idx, await commands.read_json(request))
@@ -114,11 +114,12 @@ async def put_entry(request: web.Request) -> web.Response:
 
 async def patch_entries(request: web.Request) -> web.Response:
     svc: Service = request.app[RUNTIME].service
-    list_id = request.match_info["list_id"]
+    list_id = commands.path_list_id(request)
     await svc.lists.resolve(request[CALLER], list_id)  # 404 before the body is read
     if request.content_type == "application/octet-stream":
         batch = commands.batch_binary(list_id, await commands.read_body(request), request.query)
     else:
+        commands.no_binary_status(request.query)
         batch = commands.batch_json(list_id, await commands.read_json(request))
     return _json({"updated": await svc.entries.update(request[CALLER], batch)})
 
@@ -130,7 +131,7 @@ async def patch_by_uri(request: web.Request) -> web.Response:
 
 
 async def publish(request: web.Request) -> web.Response:
-    list_id = request.match_info["list_id"]
+    list_id = commands.path_list_id(request)
     pub = await request.app[RUNTIME].service.publish_now(request[CALLER], list_id)
     served = request.app[RUNTIME].tokens.get(list_id)
     if served is None:  # pragma: no cover - publish_now returns once the cache has it
@@ -180,7 +181,7 @@ async def _feed(request: web.Request, list_id: str | None) -> web.StreamResponse
 
 
 async def list_changes(request: web.Request) -> web.StreamResponse:
-    return await _feed(request, request.match_info["list_id"])
+    return await _feed(request, commands.path_list_id(request))
 
 
 async def issuer_changes(request: web.Request) -> web.StreamResponse:

@@ -20,9 +20,10 @@ from statuslist.service.errors import (
     NotFoundError,
     UnavailableError,
 )
+from statuslist.web.commands import canonical_int, path_list_id
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS
 from statuslist.web.negotiation import etag_matches
-from statuslist.web.openapi import openapi
+from statuslist.web.openapi import MAX_TIME, openapi
 from statuslist.web.problems import internal_error, problem, problem_from_http
 from statuslist.web.served import (
     CORS,
@@ -78,6 +79,14 @@ def _header(request: web.Request, name: str) -> str | None:
     return values[0] if len(values) == 1 else ", ".join(values)
 
 
+def _query(request: web.Request, name: str) -> str:
+    """A query parameter that must be sent once (which of two values was meant?)."""
+    values = request.query.getall(name)
+    if len(values) != 1:
+        raise BadRequestError(f"{name} must be given once", field=name)
+    return values[0]
+
+
 def _not_modified(request: web.Request, rep: Representation, served: ServedList) -> bool:
     inm = _header(request, "If-None-Match")
     if inm is not None:
@@ -99,7 +108,7 @@ def _unavailable() -> web.Response:
 
 
 async def get_status_list(request: web.Request) -> web.StreamResponse:
-    list_id = request.match_info["list_id"]
+    list_id = path_list_id(request)
     tokens = request.app[RUNTIME].tokens
     served = tokens.get(list_id)
     if served is None:
@@ -111,7 +120,7 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
             if list_id in svc.lists.damaged:
                 return problem(svc.lists.damage_error(list_id), _NO_STORE)
             if svc.lists.find(list_id) is None:
-                raise NotFoundError(f"no status list {list_id!r}")
+                raise NotFoundError(f"no status list {list_id!r}")  # an id: short, ASCII
             return _unavailable()
     headers = request.headers
     fmt = tokens.negotiate(_header(request, "Accept"), served)
@@ -136,14 +145,16 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
 
 async def _historical(request: web.Request, list_id: str, fmt: str) -> web.Response:
     settings = request.app[SETTINGS]
+    # A malformed ?time= is the client's error whether or not history is kept.
+    at = canonical_int(_query(request, "time"))
+    if at is None or at > MAX_TIME:
+        raise BadRequestError(
+            "time must be a Unix timestamp in seconds (ASCII digits)", field="time"
+        )
     if settings.history_retention <= 0:
         raise HistoryDisabledError(
             "this server does not keep historical status lists", field="time"
         )
-    try:
-        at = int(request.query["time"])
-    except ValueError:
-        raise BadRequestError("time must be a Unix timestamp in seconds", field="time") from None
     now = time.time()
     if not now - settings.history_retention <= at <= now:
         raise NotFoundError(f"time {at} is outside the retained history", field="time")
@@ -164,6 +175,7 @@ async def _historical(request: web.Request, list_id: str, fmt: str) -> web.Respo
 
 
 async def preflight(request: web.Request) -> web.Response:
+    path_list_id(request)  # an id that cannot name a list: 404 (no look-up otherwise)
     return web.Response(
         status=204,
         headers={
