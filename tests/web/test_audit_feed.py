@@ -178,7 +178,7 @@ def test_long_poll_wakes_on_a_change(two_issuers: Any) -> None:
 @pytest.mark.parametrize(
     "query",
     ["after=-1", "after=007", "after=%D9%A3", "after=1&after=2", "limit=0", "limit=1001",
-     "limit=x", "wait=61", "wait=1.5", f"after={1 << 63}"],
+     "limit=x", "wait=61", "wait=1.5", f"after={1 << 63}", "x=1", "cursor=5"],
 )  # fmt: skip
 def test_bad_parameters_are_400(two_issuers: Any, query: str) -> None:
     server, keys = two_issuers

@@ -157,6 +157,12 @@ def _query_int(request: web.Request, name: str, default: int, top: int) -> int:
 
 async def _feed(request: web.Request, list_id: str | None) -> web.StreamResponse:
     audit = request.app[RUNTIME].service.audit
+    unknown = sorted(set(request.query) - {"after", "limit", "wait"})
+    if unknown:
+        raise ValidationError(
+            f"unknown query parameter {commands._quote(unknown[0])} (after, limit, wait)",
+            field=unknown[0][:64],
+        )
     after = _query_int(request, "after", 0, (1 << 63) - 1)
     limit = _query_int(request, "limit", 100, MAX_LIMIT)
     wait = _query_int(request, "wait", 0, int(MAX_WAIT))

@@ -494,19 +494,19 @@ def _issuer_paths(settings: Settings) -> dict[str, Any]:
         ]
     }
 
-    def query_int(name: str, top: int, default: int, description: str) -> dict[str, Any]:
+    def query_int(name: str, low: int, top: int, default: int, text: str) -> dict[str, Any]:
         return {
             "name": name,
             "in": "query",
             "required": False,
-            "description": f"{description} (ASCII digits, no leading zero; default {default})",
-            "schema": {"type": "integer", "minimum": 0, "maximum": top, "default": default},
+            "description": f"{text} (ASCII digits, no leading zero; default {default})",
+            "schema": {"type": "integer", "minimum": low, "maximum": top, "default": default},
         }
 
     feed_params = [
-        query_int("after", (1 << 63) - 1, 0, "The cursor: changes after this sequence"),
-        query_int("limit", MAX_LIMIT, 100, "At most this many changes (and ~100k indices)"),
-        query_int("wait", int(MAX_WAIT), 0, "Seconds to wait for a change when there is none"),
+        query_int("after", 0, (1 << 63) - 1, 0, "The cursor: changes after this sequence"),
+        query_int("limit", 1, MAX_LIMIT, 100, "At most this many changes (and ~100k indices)"),
+        query_int("wait", 0, int(MAX_WAIT), 0, "Seconds to wait for a change when there is none"),
     ]
     change = _obj(
         ["seq", "list_id", "at", "actor", "indices", "old", "new", "new_names"],
