@@ -134,7 +134,12 @@ def _errors() -> list[object]:
             2,
             "statuslist: error: cannot use /nonexistent/list.json: No such file",
         ),
-        (("inspect", "a0"), 2, "statuslist: error: not a JWT and not a tagged COSE_Sign1"),
+        (
+            ("inspect", "a0"),
+            2,
+            "statuslist: error: MalformedError: cannot inspect the token: not a JWT and not a "
+            "tagged COSE_Sign1",
+        ),
         (("check", "--uri", f"{closed}/x"), 2, "statuslist: error: --uri needs --idx"),
         # a ConfigError is a message alone, whatever root it has
         (("serve", "--port", "70000"), 2, "statuslist: error: port must be 0..65535"),

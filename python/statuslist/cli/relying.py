@@ -129,7 +129,9 @@ def _inspect(args: argparse.Namespace) -> int:
         OverflowError, cbor2.CBORDecodeError,
     ) as exc:  # fmt: skip
         detail = " ".join(str(exc).split())[:200]
-        raise MalformedError(f"cannot inspect the token: {type(exc).__name__}: {detail}") from None
+        if type(exc) is not ValueError:
+            detail = f"{type(exc).__name__}: {detail}"
+        raise MalformedError(f"cannot inspect the token: {detail}") from None
     print(rendered)
     return 0
 
