@@ -34,6 +34,9 @@ CHARTS = (
 )
 
 _INSTALL = "pip install 'statuslist[report]'"
+#: A slot cut shorter than this share of its width by the end of the window gives no rate (its
+#: requests are in the totals and the table all the same).
+_SHORT = 0.2
 
 
 def require() -> None:
@@ -98,18 +101,18 @@ def _ops_chart(
             ax.plot(xs, [p["p99_ms"] for p in pts], color=color, linestyle="--", alpha=0.8)
             drawn = True
         elif value == "errors":
-            pts = [p for p in points if p["errors"]]
+            pts = [p for p in points if p["errors"] and p["seconds"] >= _SHORT * slot]
             if not pts:
                 continue
-            xs = [p["t"] + slot / 2 for p in pts]
-            ax.plot(xs, [p["errors"] / slot for p in pts], "o-", color=color, label=name)
+            xs = [p["t"] + p["seconds"] / 2 for p in pts]
+            ax.plot(xs, [p["errors"] / p["seconds"] for p in pts], "o-", color=color, label=name)
             drawn = True
         else:
-            pts = [p for p in points if p["ok"]]
+            pts = [p for p in points if p["ok"] and p["seconds"] >= _SHORT * slot]
             if not pts:
                 continue
-            xs = [p["t"] + slot / 2 for p in pts]
-            ax.plot(xs, [p["ok"] / slot for p in pts], color=color, label=name)
+            xs = [p["t"] + p["seconds"] / 2 for p in pts]
+            ax.plot(xs, [p["requests_per_s"] for p in pts], color=color, label=name)
             drawn = True
     if drawn:
         if log:

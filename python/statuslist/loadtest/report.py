@@ -186,7 +186,11 @@ def render_table(report: dict[str, Any]) -> str:
             lines.append(f"server {entry['url']}: " + _server_parts(entry["server"]))
     else:
         lines.append("server: " + _server_parts(server))
-    lines.append(f"client: CPU {report['client']['cpu_seconds']:.1f} s (this process)")
+    processes = report["scenario"].get("processes", 1)
+    lines.append(
+        f"client: CPU {report['client']['cpu_seconds']:.1f} s "
+        + (f"({processes} load processes together)" if processes > 1 else "(this process)")
+    )
     return "\n".join(lines)
 
 

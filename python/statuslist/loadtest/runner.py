@@ -1055,5 +1055,5 @@ class Runner:
             "per_instance": per_instance,
             "publish_lag": lag_doc,
             "client": {"cpu_seconds": round(client_cpu, 2), "python": sys.version.split()[0]},
-            "timeline": timeline.as_dict(list(self.instances)),
+            "timeline": timeline.as_dict(list(self.instances), self.elapsed),
         }

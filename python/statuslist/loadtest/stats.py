@@ -297,19 +297,27 @@ class Timeline:
         ):
             self._widen(2)
 
-    def as_dict(self, instances: list[str]) -> dict[str, Any]:
+    def as_dict(self, instances: list[str], window: float) -> dict[str, Any]:
         """The timeline for reports: per operation and per instance, one point per slot that
-        saw anything (``t`` is the slot's start, in seconds since the window started)."""
+        saw anything (``t`` is the slot's start, in seconds since the window started;
+        ``seconds`` how much of the slot lies in the ``window``-second window, the rate's
+        denominator: the last slot is usually cut short)."""
         w = self.width
+
+        def covered(k: int) -> float:
+            inside = min(w, window - k * w)
+            return round(inside if inside > 0 else w, 3)
+
         ops: dict[str, list[dict[str, Any]]] = {}
         for name, slots in self.ops.items():
             ops[name] = [
                 {
                     "t": k * w,
+                    "seconds": covered(k),
                     "ok": s.ok,
                     "errors": s.errors,
                     "entries": s.entries,
-                    "requests_per_s": round(s.ok / w, 2),
+                    "requests_per_s": round(s.ok / covered(k), 2),
                     "p50_ms": round(s.latency.quantile(0.50) * 1e3, 3),
                     "p99_ms": round(s.latency.quantile(0.99) * 1e3, 3),
                 }
