@@ -100,10 +100,18 @@ def run_processes(
     for proc in procs:
         proc.start()
     got: dict[int, tuple[str, Any]] = {}
+    interrupted = False
     try:
         while len(got) < len(procs):
             try:
                 number, kind, value = results.get(timeout=1.0)
+            except KeyboardInterrupt:
+                # ^C reached the workers too (one process group): each ends its window early
+                # and still reports, as a single process does. A second ^C stops them.
+                if interrupted:
+                    raise
+                interrupted = True
+                continue
             except queue.Empty:
                 dead = [p for n, p in enumerate(procs) if n not in got and p.exitcode is not None]
                 if dead:
