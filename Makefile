@@ -3,7 +3,7 @@
 PY ?= python3
 PIP := $(PY) -m pip
 
-.PHONY: install run nginx postgres test test-rust test-python lint bench loadtest fmt clean
+.PHONY: install run nginx postgres chromium test test-rust test-python lint bench loadtest fmt clean
 
 install:  ## Python deps + the native extension (release build) into the current interpreter
 	$(PIP) install --disable-pip-version-check -q -e '.[dev]'
@@ -17,7 +17,10 @@ nginx:  ## the real nginx binary, for the CDN integration test and the GET bench
 postgres:  ## PostgreSQL server binaries, for the storage contract and multi-instance tests
 	sh deploy/ensure-postgres.sh
 
-test: install nginx postgres test-rust lint test-python
+chromium:  ## headless Chromium, which renders the HTML load-test report in tests/loadtest
+	sh deploy/ensure-chromium.sh
+
+test: install nginx postgres chromium test-rust lint test-python
 
 test-rust:
 	cargo test --locked -p statuslist-core

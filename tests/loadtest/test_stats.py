@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statuslist.loadtest.scenario import parse_count
-from statuslist.loadtest.stats import Histogram, OpStats, percentile
+from statuslist.loadtest.stats import Histogram, OpStats, Timeline, percentile
 
 
 def exact(values: list[float], q: float) -> float:
@@ -76,3 +76,73 @@ def test_parse_count(text: str, value: int) -> None:
 def test_parse_count_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="whole number"):
         parse_count(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(min_value=1e-7, max_value=1e3), min_size=1, max_size=500),
+    st.integers(min_value=1, max_value=4),
+)
+def test_merged_histograms_are_the_histogram_of_all(values: list[float], parts: int) -> None:
+    whole, merged = Histogram(), Histogram()
+    pieces = [Histogram() for _ in range(parts)]
+    for n, v in enumerate(values):
+        whole.add(v)
+        pieces[n % parts].add(v)
+    for piece in pieces:
+        merged.merge(piece)
+    assert merged.buckets() == whole.buckets() and merged.count == whole.count
+    assert (merged.max, merged.min) == (whole.max, whole.min)
+    for q in (0.5, 0.9, 0.99, 1.0):
+        assert merged.quantile(q) == whole.quantile(q)
+    with pytest.raises(ValueError, match="growth"):
+        merged.merge(Histogram(growth=1.05))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=5000),
+            st.booleans(),
+            st.floats(min_value=1e-4, max_value=2.0),
+            st.sampled_from(["a", "b"]),
+            st.integers(min_value=0, max_value=3),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    st.integers(min_value=4, max_value=64),
+)
+def test_timelines_merge_slot_by_slot_and_stay_bounded(
+    events: list[tuple[float, bool, float, str, int]], cap: int
+) -> None:
+    """Events split over several timelines (which widen at different times) merge into exactly
+    the timeline of all of them; no timeline ever holds more than its cap of slots."""
+    whole = Timeline(max_slots=cap)
+    pieces = [Timeline(max_slots=cap) for _ in range(3)]
+    for n, (t, ok, latency, op, part) in enumerate(events):
+        whole.record(op, t, ok=ok, latency=latency, entries=n)
+        pieces[part % 3].record(op, t, ok=ok, latency=latency, entries=n)
+        pieces[part % 3].record_server(0, t, rss=t, cpu=t / 2)
+    merged = Timeline(max_slots=cap)
+    for piece in pieces:
+        assert all(len(slots) <= cap for slots in piece.ops.values())
+        merged.merge(piece)
+    assert merged.width == whole.width
+    assert all(len(slots) <= cap for slots in merged.ops.values())
+    assert merged.ops.keys() == whole.ops.keys()
+    for op, slots in whole.ops.items():
+        assert merged.ops[op].keys() == slots.keys()
+        for k, slot in slots.items():
+            got = merged.ops[op][k]
+            assert (got.ok, got.errors, got.entries) == (slot.ok, slot.errors, slot.entries)
+            assert got.latency.buckets() == slot.latency.buckets()
+    assert sum(s.ok for slots in merged.ops.values() for s in slots.values()) == sum(
+        ok for _, ok, _, _, _ in events
+    )
+    # The server's RSS per slot is the highest seen in it (RSS = t here, so the slot's last).
+    for k, sslot in merged.server[0].items():
+        inside = [t for t, *_ in events if int(t // merged.width) == k]
+        assert sslot.rss_max == max(inside)
+        assert sslot.cpu_total == max(inside) / 2

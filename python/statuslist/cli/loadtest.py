@@ -78,8 +78,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     work.add_argument("--lag-timeout", type=float, default=30.0, help="seconds (30)")
     work.add_argument("--duration", type=float, default=60.0, help="window in seconds (60)")
     work.add_argument("--timeout", type=float, default=60.0, help="per request, seconds (60)")
+    work.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="load-generating processes, each running a share of the scenario; their figures "
+        "are merged exactly (1)",
+    )
     out = lt.add_argument_group("output")
     out.add_argument("--json", type=Path, default=None, help="write every figure here")
+    out.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        help="write a self-contained HTML report with charts here (needs the [report] extra: "
+        "matplotlib)",
+    )
     out.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -128,8 +142,15 @@ def _loadtest(args: argparse.Namespace) -> int:
         lag_timeout=args.lag_timeout,
         duration=args.duration,
         timeout=args.timeout,
+        processes=args.processes,
         publish_interval=args.publish_interval,
         server_config=args.server_config,
     )
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
-    return execute(sc, json_path=args.json, show_progress=show, keep_data=args.keep_data)
+    return execute(
+        sc,
+        json_path=args.json,
+        html_path=args.html,
+        show_progress=show,
+        keep_data=args.keep_data,
+    )

@@ -37,7 +37,13 @@ def run(
     spawned: bool = False,
 ) -> dict[str, Any]:
     """One run against a server that is already up (or several instances of one deployment:
-    a sequence of base URLs); returns the report."""
+    a sequence of base URLs); returns the report. With ``sc.processes`` > 1 the load comes from
+    that many worker processes and the report is their figures merged."""
+    if sc.processes > 1:
+        from statuslist.loadtest.processes import run_processes
+
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        return run_processes(sc, urls, api_key, server_peak_rss=server_peak_rss, spawned=spawned)
     runner = Runner(
         sc,
         base_url,
@@ -50,12 +56,26 @@ def run(
         return loop.run(runner.run())
 
 
-def execute(sc: Scenario, *, json_path: Path | None, show_progress: bool, keep_data: bool) -> int:
+def execute(
+    sc: Scenario,
+    *,
+    json_path: Path | None,
+    show_progress: bool,
+    keep_data: bool,
+    html_path: Path | None = None,
+) -> int:
     """What the CLI runs: the scenario (spawning a server if asked), the table on stdout, the
-    JSON file. Exit code 0 when every request succeeded and every lag sample was seen, else 1."""
-    if json_path is not None and not json_path.parent.is_dir():
-        raise ValueError(f"--json: directory {json_path.parent} does not exist")
-    progress = Progress(sys.stderr) if show_progress else None
+    JSON file and the HTML page. Exit code 0 when every request succeeded and every lag sample
+    was seen, else 1."""
+    for option, path in (("--json", json_path), ("--html", html_path)):
+        if path is not None and not path.parent.is_dir():
+            raise ValueError(f"{option}: directory {path.parent} does not exist")
+    if html_path is not None:
+        from statuslist.loadtest.html import require
+
+        require()  # before the run, not after it
+    # The progress line reads one runner's counters: not shown with several processes.
+    progress = Progress(sys.stderr) if show_progress and sc.processes == 1 else None
     try:
         if sc.spawn:
             with spawned_server(
@@ -78,7 +98,12 @@ def execute(sc: Scenario, *, json_path: Path | None, show_progress: bool, keep_d
             progress.close()
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
+    if html_path is not None:
+        from statuslist.loadtest.html import render_html
+
+        html_path.write_text(render_html(report), encoding="utf-8")
     print(render_table(report))
-    if json_path is not None:
-        print(f"\nwrote {json_path}", file=sys.stderr)
+    for path in (json_path, html_path):
+        if path is not None:
+            print(f"wrote {path}", file=sys.stderr)
     return 1 if report["errors"] else 0

@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from statuslist.loadtest.runner import Runner
 
-__all__ = ["Progress", "render_table"]
+__all__ = ["Progress", "render_table", "summary_rows"]
 
 _COLUMNS = (
     ("operation", "<"),
@@ -49,6 +49,14 @@ def _row(name: str, op: dict[str, Any]) -> list[str]:
     ]
 
 
+def summary_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The summary table: a header row, then one row per operation (the text table's and the
+    HTML page's)."""
+    rows = [[c for c, _ in _COLUMNS]]
+    rows += [_row(name, op) for name, op in report["operations"].items()]
+    return rows
+
+
 def _scenario_line(sc: dict[str, Any]) -> str:
     lists = f"{sc['lists']} list{'s' if sc['lists'] > 1 else ''}"
     bits = f"{sc['bits']} bit{'s' if sc['bits'] > 1 else ''}"
@@ -67,6 +75,7 @@ def _scenario_line(sc: dict[str, Any]) -> str:
         f"({sc['single_share']:.0%} single PUT, batches of {sc['batch_size']:,} as "
         f"{sc['batch_encoding']}) at concurrency {sc['concurrency']}, {pace}; {fetch}; "
         f"window <= {sc['duration']:g} s"
+        + (f"; {sc['processes']} load processes" if sc.get("processes", 1) > 1 else "")
     )
 
 
@@ -140,9 +149,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"{report['fetched']:,} fetches",
         "",
     ]
-    rows = [[c for c, _ in _COLUMNS]]
-    rows += [_row(name, op) for name, op in report["operations"].items()]
-    lines += _table(rows, [align for _, align in _COLUMNS])
+    lines += _table(summary_rows(report), [align for _, align in _COLUMNS])
     if several:  # with one URL the table is as it always was
         lines.append("")
         lines += _instances_table(report["per_instance"])
@@ -179,7 +186,11 @@ def render_table(report: dict[str, Any]) -> str:
             lines.append(f"server {entry['url']}: " + _server_parts(entry["server"]))
     else:
         lines.append("server: " + _server_parts(server))
-    lines.append(f"client: CPU {report['client']['cpu_seconds']:.1f} s (this process)")
+    processes = report["scenario"].get("processes", 1)
+    lines.append(
+        f"client: CPU {report['client']['cpu_seconds']:.1f} s "
+        + (f"({processes} load processes together)" if processes > 1 else "(this process)")
+    )
     return "\n".join(lines)
 
 

@@ -48,7 +48,7 @@ from statuslist import __version__
 from statuslist.client import StatusListClient
 from statuslist.exceptions import LoadtestError, StatusListError
 from statuslist.loadtest.scenario import Scenario
-from statuslist.loadtest.stats import OpStats, percentile
+from statuslist.loadtest.stats import OpStats, Timeline, percentile
 from statuslist.loadtest.targets import RoundRobin, Tally, Targets
 
 __all__ = ["LoadtestError", "Runner"]
@@ -66,6 +66,7 @@ class _List:
     # (URL to GET, base URL contacted) on each instance, by instance number
     locations: list[tuple[str, str]] = field(default_factory=list)
     allocated: array[int] = field(default_factory=lambda: array("Q"))
+    allocated_elsewhere: int = 0  # by the other --processes workers (merged reports)
 
 
 @dataclass(slots=True)
@@ -102,6 +103,8 @@ class _LagProber:
         self.samples: list[_Sample] = []
         self.timeouts: list[_Sample] = []
         self.op = OpStats("lag probe (SDK)")
+        self.timeline = Timeline()  # the prober's own (its thread's); merged into the run's
+        self.origin = 0.0  # perf_counter at the start of the window
         self.resolved = 0
         self._finish = threading.Event()
         self._abandoned = threading.Event()
@@ -112,9 +115,11 @@ class _LagProber:
         # Probes per contacted base URL; written by the prober's thread only, read after it ends.
         self.tally = Tally()
 
-    def start(self, warm: list[tuple[str, str, str]]) -> None:
-        """Starts the thread; it first probes each (token URI, location, base URL) once."""
+    def start(self, warm: list[tuple[str, str, str]], origin: float) -> None:
+        """Starts the thread; it first probes each (token URI, location, base URL) once.
+        ``origin`` is the window's start, where the timeline's seconds count from."""
         self._warm = warm
+        self.origin = origin
         self.started = True
         self._thread.start()
 
@@ -196,14 +201,19 @@ class _LagProber:
             self.op.finished(time.perf_counter())
             self.op.failure(type(exc).__name__, str(exc))
             self.tally.add(via, self.op.name, error=True)
+            self.timeline.record(self.op.name, time.perf_counter() - self.origin, ok=False)
             return None
         t1 = time.perf_counter()
         self.op.finished(t1)
         self.op.success(t1 - t0)
+        self.timeline.record(self.op.name, t1 - self.origin, ok=True, latency=t1 - t0)
         self.tally.add(via, self.op.name, error=False)
         if verified.from_cache:
             self.op.not_modified += 1
         return verified
+
+
+_Measured = tuple[list[str], list[dict[str, float]], list[dict[str, float]], float, float]
 
 
 class Runner:
@@ -219,8 +229,20 @@ class Runner:
         progress: Callable[[Runner], None] | None = None,
         server_peak_rss: Callable[[], int | None] | None = None,
         spawned: bool = False,
+        lists: Sequence[Mapping[str, str]] | None = None,
+        observe_server: bool = True,
+        start_gate: Callable[[], None] | None = None,
     ) -> None:
+        """``lists`` (id, uri, created_via): lists created beforehand (by the parent of
+        ``--processes`` workers), used instead of creating ``sc.lists`` new ones.
+        ``observe_server``: sample the servers' ``/metrics`` every second (one worker does)."""
         self.sc = sc
+        self.given_lists = list(lists) if lists is not None else None
+        self.observe_server = observe_server
+        self.start_gate = start_gate
+        # (versions, /metrics before, /metrics after, wall-clock start, client CPU seconds)
+        self._measured: _Measured | None = None
+        self.timeline = Timeline()
         self.targets = Targets(
             [base_url] if isinstance(base_url, str) else base_url, fetch_url=sc.fetch_url
         )
@@ -266,10 +288,12 @@ class Runner:
         headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (200, 201, 204),
         entries: int = 0,
+        check: Callable[[int, bytes, Mapping[str, str]], str | None] | None = None,
     ) -> tuple[int | None, bytes, Mapping[str, str] | None]:
         """One request to ``url`` (under the base URL ``via``, where the per-instance counts go);
-        a non-``ok`` status or a transport failure counts as an error of ``op``. Returns
-        (status or None, body, headers)."""
+        a non-``ok`` status, a transport failure, or an ``ok`` answer that ``check`` finds
+        wrong (it returns the cause) counts as an error of ``op``. Returns (status or None,
+        body, headers)."""
         t0 = time.perf_counter()
         op.started(t0)
         try:
@@ -279,25 +303,43 @@ class Runner:
                 data = await resp.read()
                 status, resp_headers = resp.status, resp.headers
         except TimeoutError:
-            op.finished(time.perf_counter())
-            op.failure("timeout")
-            self.tally.add(via, op.name, error=True)
+            self._failed(op, via, "timeout")
             return None, b"", None
         except aiohttp.ClientError as exc:
-            op.finished(time.perf_counter())
-            op.failure(type(exc).__name__, str(exc))
-            self.tally.add(via, op.name, error=True)
+            self._failed(op, via, type(exc).__name__, str(exc))
             return None, str(exc).encode(), None
         t1 = time.perf_counter()
         op.finished(t1)
         op.bytes_out += len(body or b"")
         op.bytes_in += len(data)
-        if status in ok:
+        cause: str | None = None
+        message: str | None = None
+        if status not in ok:
+            cause, message = f"HTTP {status}", _detail(data)
+        elif check is not None:
+            cause = check(status, data, resp_headers)
+        if cause is None:
             op.success(t1 - t0, entries=entries)
         else:
-            op.failure(f"HTTP {status}", _detail(data))
-        self.tally.add(via, op.name, error=status not in ok)
+            op.failure(cause, message)
+        self.tally.add(via, op.name, error=cause is not None)
+        if self.window_start:  # setup (list creation) is not in the timeline
+            self.timeline.record(
+                op.name,
+                t1 - self.window_start,
+                ok=cause is None,
+                latency=t1 - t0,
+                entries=entries,
+            )
         return status, data, resp_headers
+
+    def _failed(self, op: OpStats, via: str, cause: str, message: str | None = None) -> None:
+        t = time.perf_counter()
+        op.finished(t)
+        op.failure(cause, message)
+        self.tally.add(via, op.name, error=True)
+        if self.window_start:
+            self.timeline.record(op.name, t - self.window_start, ok=False)
 
     def _json(self, doc: Any) -> bytes:
         return json.dumps(doc, separators=(",", ":")).encode()
@@ -305,6 +347,95 @@ class Runner:
     # -- the run ----------------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
+        """The run; returns the report."""
+        await self.measure()
+        return self.report()
+
+    def report(self) -> dict[str, Any]:
+        """The report of a finished :meth:`measure` (or of merged :meth:`parts`)."""
+        if self._measured is None:
+            raise LoadtestError("no figures to report: the run did not finish")
+        return self._report(*self._measured)
+
+    async def measure(self) -> None:
+        """The run, keeping every figure on ``self`` (see :meth:`parts`)."""
+        self._measured = await self._measure()
+
+    def parts(self) -> dict[str, Any]:
+        """Every figure of a finished :meth:`measure`, picklable, for :meth:`absorb` in
+        another process (``--processes``)."""
+        prober = self.prober
+        return {
+            "ops": self.ops,
+            "tally": self.tally,
+            "timeline": self.timeline,
+            "revoked": self.revoked,
+            "fetched": self.fetched,
+            "elapsed": self.elapsed,
+            "allocated": [len(lst.allocated) for lst in self.lists],
+            "rss_peak_seen": self._rss_peak_seen,
+            "prober": None
+            if prober is None
+            else {
+                "op": prober.op,
+                "tally": prober.tally,
+                "timeline": prober.timeline,
+                "samples": prober.samples,
+                "timeouts": prober.timeouts,
+            },
+            "measured": self._measured,
+            "observer": self.observe_server,
+        }
+
+    def absorb(self, parts: dict[str, Any]) -> None:
+        """Adds another process's :meth:`parts` to this (not run) runner's figures: counts
+        summed, histograms merged bucket by bucket, timelines slot by slot, lag samples
+        joined. The observing worker's server figures (``/metrics`` before and after) become
+        this runner's."""
+        for name, op in parts["ops"].items():
+            self.op(name).merge(op)
+        self.tally.merge(parts["tally"])
+        self.timeline.merge(parts["timeline"])
+        self.revoked += parts["revoked"]
+        self.fetched += parts["fetched"]
+        self.elapsed = max(self.elapsed, parts["elapsed"])
+        for lst, n in zip(self.lists, parts["allocated"], strict=False):
+            lst.allocated_elsewhere += n
+        self._rss_peak_seen = [
+            None if a is None and b is None else max(a or 0, b or 0)
+            for a, b in zip(self._rss_peak_seen, parts["rss_peak_seen"], strict=True)
+        ]
+        if parts["prober"] is not None:
+            if self.prober is None:
+                self.prober = _LagProber(self.sc, f"{self.base}/.well-known/jwks.json")
+            got = parts["prober"]
+            self.prober.op.merge(got["op"])
+            self.prober.tally.merge(got["tally"])
+            self.prober.timeline.merge(got["timeline"])
+            self.prober.samples.extend(got["samples"])
+            self.prober.timeouts.extend(got["timeouts"])
+        versions, before, after, started_wall, cpu = parts["measured"]
+        mine = self._measured
+        if mine is None:
+            self._measured = parts["measured"]
+            return
+        if parts["observer"]:  # its /metrics figures stand for the run's
+            mine = (versions, before, after, mine[3], mine[4])
+        self._measured = (*mine[:3], min(mine[3], started_wall), mine[4] + cpu)
+
+    async def setup_only(self) -> list[dict[str, str]]:
+        """Checks the instances and creates the lists, for ``--processes`` workers to share;
+        the ``create list`` figures stay on this runner."""
+        timeout = aiohttp.ClientTimeout(total=self.sc.timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as api:
+            for base in self.instances:
+                await self._health(api, base)
+            if len(self.instances) > 1 and self.sc.fetch_url is None:
+                self.targets.public_base = await self._public_base(api)
+            await self._create_lists(api)
+        return [{"id": x.id, "uri": x.uri, "created_via": x.created_via} for x in self.lists]
+
+    async def _measure(self) -> _Measured:
         sc = self.sc
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -332,13 +463,16 @@ class Runner:
             await self._create_lists(api)
             # The instances share their keys (one deployment): the first one's JWKS will do.
             self.prober = _LagProber(sc, f"{self.base}/.well-known/jwks.json")
+            if self.start_gate is not None:  # the other --processes workers are ready too
+                await asyncio.to_thread(self.start_gate)
+            self.window_start = time.perf_counter()
             if sc.lag_samples and sc.revocations:
                 warm = {(lst.uri, *where) for lst in self.lists for where in lst.locations}
-                self.prober.start(sorted(warm))
-            self.window_start = time.perf_counter()
+                self.prober.start(sorted(warm), self.window_start)
             deadline = self.window_start + sc.duration
             background = [
-                asyncio.create_task(self._watch_metrics(api, n)) for n in range(len(self.instances))
+                asyncio.create_task(self._watch_metrics(api, n))
+                for n in range(len(self.instances) if self.observe_server else 0)
             ]
             if self.progress is not None:
                 background.append(asyncio.create_task(self._show_progress()))
@@ -368,7 +502,7 @@ class Runner:
             after = [await self._server_metrics(api, base) for base in self.instances]
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
-        return self._report(versions, before, after, started_wall, time.process_time() - cpu0)
+        return versions, before, after, started_wall, time.process_time() - cpu0
 
     async def _end_of_window(self, writer: asyncio.Task[None], deadline: float) -> None:
         """Returns at the deadline, on ^C, or when every bounded workload is done. Never cancels
@@ -458,10 +592,20 @@ class Runner:
             rss = m.get("process_resident_memory_bytes")
             if rss is not None:
                 self._rss_peak_seen[n] = max(self._rss_peak_seen[n] or 0, int(rss))
+            cpu = m.get("process_cpu_seconds_total")
+            if rss is not None or cpu is not None:
+                t = time.perf_counter() - self.window_start
+                self.timeline.record_server(n, t, rss, cpu)
             await asyncio.sleep(1.0)
 
     async def _create_lists(self, api: aiohttp.ClientSession) -> None:
         sc = self.sc
+        if self.given_lists is not None:
+            for given in self.given_lists:
+                lst = _List(id=given["id"], uri=given["uri"], created_via=given["created_via"])
+                self._locate(lst)
+                self.lists.append(lst)
+            return
         op = self.op("create list")
         doc = {"bits": sc.bits, "size": sc.entries, "formats": ["jwt", "cwt"]}
         for n in range(sc.lists):
@@ -482,17 +626,20 @@ class Runner:
                 raise LoadtestError(f"creating a list of {sc.entries:,} entries failed: {what}")
             created = json.loads(body)
             lst = _List(id=str(created["id"]), uri=str(created["uri"]), created_via=base)
-            for i in range(len(self.instances)):
-                where = self.targets.locate(lst.uri, i)
-                if where is None:
-                    raise LoadtestError(
-                        f"the server publishes list {lst.id} at {lst.uri}, outside "
-                        f"{self.targets.allowed()}; the load test only contacts the "
-                        f"URL{'s' if len(self.instances) > 1 else ''} it is given "
-                        f"(pass --fetch-url to allow fetching from that base)"
-                    )
-                lst.locations.append(where)
+            self._locate(lst)
             self.lists.append(lst)
+
+    def _locate(self, lst: _List) -> None:
+        for i in range(len(self.instances)):
+            where = self.targets.locate(lst.uri, i)
+            if where is None:
+                raise LoadtestError(
+                    f"the server publishes list {lst.id} at {lst.uri}, outside "
+                    f"{self.targets.allowed()}; the load test only contacts the "
+                    f"URL{'s' if len(self.instances) > 1 else ''} it is given "
+                    f"(pass --fetch-url to allow fetching from that base)"
+                )
+            lst.locations.append(where)
 
     # -- writers ----------------------------------------------------------------------------
 
@@ -741,25 +888,34 @@ class Runner:
                 if etag is not None:
                     headers["If-None-Match"] = etag
             op = self.op(name)
+
+            def check(
+                status: int,
+                body: bytes,
+                hdrs: Mapping[str, str],
+                fmt: str = fmt,
+                asked: bool = conditional and etag is not None,
+            ) -> str | None:
+                if status == 304:  # never asked for: not a valid answer
+                    return None if asked else "HTTP 304 unasked"
+                ctype = str(hdrs.get("Content-Type", "")).split(";")[0].strip()
+                if ctype != MEDIA[fmt] or not body:
+                    return f"wrong Content-Type {ctype!r}" if body else "empty body"
+                return None
+
             status, body, resp_headers = await self._call(
-                session, op, "GET", url, via=via, headers=headers, ok=(200, 304)
+                session, op, "GET", url, via=via, headers=headers, ok=(200, 304), check=check
             )
             if status == 304:
                 op.not_modified += 1
-                if not conditional or etag is None:  # never asked for: not a valid answer
-                    op.ok -= 1
-                    op.failure("HTTP 304 unasked")
-                    self.tally.demote(via, name)
-            elif status == 200 and resp_headers is not None:
-                ctype = str(resp_headers.get("Content-Type", "")).split(";")[0].strip()
-                if ctype != MEDIA[fmt] or not body:
-                    op.ok -= 1
-                    op.failure(f"wrong Content-Type {ctype!r}" if body else "empty body")
-                    self.tally.demote(via, name)
-                else:
-                    tag = resp_headers.get("ETag")
-                    if tag is not None:
-                        etags[(list_no, fmt, via)] = str(tag)
+            elif (
+                status == 200
+                and resp_headers is not None
+                and check(200, body, resp_headers) is None
+            ):
+                tag = resp_headers.get("ETag")
+                if tag is not None:
+                    etags[(list_no, fmt, via)] = str(tag)
             self.fetched += 1
             if sc.fetches is not None and self.fetched >= sc.fetches:
                 self._all_fetched.set()
@@ -873,6 +1029,10 @@ class Runner:
             for s in (prober.samples if prober else [])
             if s.seen is not None
         ]
+        timeline = Timeline()
+        timeline.merge(self.timeline)
+        if prober is not None:
+            timeline.merge(prober.timeline)
         return {
             "tool": f"statuslist loadtest {__version__}",
             "started_at": round(started_wall, 3),
@@ -882,7 +1042,7 @@ class Runner:
                 {
                     "id": lst.id,
                     "uri": lst.uri,
-                    "allocated": len(lst.allocated),
+                    "allocated": len(lst.allocated) + lst.allocated_elsewhere,
                     "created_via": lst.created_via,
                 }
                 for lst in self.lists
@@ -895,4 +1055,5 @@ class Runner:
             "per_instance": per_instance,
             "publish_lag": lag_doc,
             "client": {"cpu_seconds": round(client_cpu, 2), "python": sys.version.split()[0]},
+            "timeline": timeline.as_dict(list(self.instances), self.elapsed),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,7 @@ class Scenario:
     lag_timeout: float = 30.0
     duration: float = 60.0
     timeout: float = 60.0
+    processes: int = 1  # load-generating processes, each running a share of the scenario
     publish_interval: float | None = None  # --spawn only
     server_config: Path | None = None  # --spawn only
     urls: tuple[str, ...] = field(init=False, default=())  # url, split and checked
@@ -159,6 +161,11 @@ class Scenario:
         ):
             if not low <= value <= high:
                 raise ValueError(f"{option} must be in [{low:,}, {high:,}], got {value:,}")
+        if not 1 <= self.processes <= min(256, self.concurrency):
+            raise ValueError(
+                f"--processes must be in [1, min(256, --concurrency = {self.concurrency})] "
+                f"(each process runs at least one writer), got {self.processes}"
+            )
         for option, share in (
             ("--single-share", self.single_share),
             ("--conditional-share", self.conditional_share),
@@ -187,6 +194,51 @@ class Scenario:
             raise ValueError(
                 f"--publish-interval must be in (0, 3600], got {self.publish_interval}"
             )
+
+    def shares(self, urls: Sequence[str], api_key: str) -> list[Scenario]:
+        """The scenario cut into ``processes`` parts against ``urls`` (a spawned server's too):
+        every count (allocations, revocations, lag samples, fetchers, fetches, concurrency) and
+        the rate divided between them, the first parts taking the remainders, so the parts add
+        up to the whole. Fetches go to the parts that have fetchers. Lists are not divided:
+        they are created once and every part writes to all of them."""
+        n = self.processes
+
+        def cut(total: int, parts: int) -> list[int]:
+            return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+        fetchers = cut(self.fetchers, n)
+        with_fetchers = sum(1 for f in fetchers if f)
+        fetches: list[int | None] = [None] * n
+        if self.fetches is not None:
+            split = iter(cut(self.fetches, max(with_fetchers, 1)))
+            fetches = [next(split) if f else 0 for f in fetchers]
+        return [
+            dataclasses.replace(
+                self,
+                url=",".join(urls),
+                api_key=api_key,
+                spawn=False,
+                publish_interval=None,
+                server_config=None,
+                processes=1,
+                allocations=alloc,
+                revocations=rev,
+                lag_samples=lag,
+                fetchers=fetchers[i],
+                fetches=fetches[i],
+                concurrency=conc,
+                rate=None if self.rate is None else self.rate / n,
+            )
+            for i, (alloc, rev, lag, conc) in enumerate(
+                zip(
+                    cut(self.planned_allocations, n),
+                    cut(self.revocations, n),
+                    cut(self.lag_samples, n),
+                    cut(self.concurrency, n),
+                    strict=True,
+                )
+            )
+        ]
 
     @property
     def planned_allocations(self) -> int:
