@@ -10,6 +10,7 @@ __all__ = [
     "CHUNK_BYTES",
     "DEFAULT_MAX_BYTES",
     "MAX_ENTRIES",
+    "IndexPermutation",
     "SigningKey",
     "StatusList",
     "TokenHeader",
@@ -26,6 +27,15 @@ DEFAULT_MAX_BYTES: Final[int]
 MAX_ENTRIES: Final[int]
 CHUNK_BYTES: Final[int]
 BUILD_PROFILE: Final[str]
+
+@final
+class IndexPermutation:
+    def __new__(cls, key: bytes, size: int) -> IndexPermutation: ...
+    @property
+    def size(self) -> int: ...
+    def __call__(self, k: int) -> int: ...
+    def many(self, start: int, count: int) -> bytes: ...
+    def entries_json(self, start: int, count: int, uri: str) -> bytes: ...
 
 @final
 class StatusList:

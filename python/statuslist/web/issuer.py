@@ -90,8 +90,8 @@ async def show_list(request: web.Request) -> web.Response:
 
 async def allocate(request: web.Request) -> web.Response:
     cmd = commands.allocation(await commands.read_json(request))
-    entries = await request.app[RUNTIME].service.allocator.allocate(request[CALLER], cmd)
-    return _json([{"status_list": {"idx": i, "uri": u}} for u, i in entries], 201)
+    body = await request.app[RUNTIME].service.allocator.allocate_json(request[CALLER], cmd)
+    return web.Response(body=body, status=201, content_type="application/json")
 
 
 async def get_entry(request: web.Request) -> web.Response:

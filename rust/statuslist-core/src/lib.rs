@@ -4,6 +4,7 @@
 //! - [`deflate`] and [`zlib`]: the DEFLATE encoder and zlib container behind it;
 //! - [`envelope`]: the one parser of token envelopes (JWS, `COSE_Sign1`), headers and claims;
 //! - [`object`]: the JSON (§4.2) and CBOR (§4.3) `status_list` objects;
+//! - [`permutation`]: the keyed index permutation behind allocation;
 //! - [`error`]: the single error type.
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ pub mod error;
 pub mod list;
 pub mod object;
 mod parse;
+pub mod permutation;
 pub mod token;
 pub mod zlib;
 

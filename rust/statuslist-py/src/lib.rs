@@ -3,6 +3,7 @@
 
 mod error;
 mod list;
+mod permutation;
 mod token;
 
 use pyo3::prelude::*;
@@ -16,6 +17,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<token::VerifiedToken>()?;
     m.add_function(wrap_pyfunction!(token::peek_header, m)?)?;
     m.add_function(wrap_pyfunction!(token::verify_claims, m)?)?;
+    m.add_class::<permutation::IndexPermutation>()?;
     m.add_function(wrap_pyfunction!(token::sign_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(token::verify_token, m)?)?;
     m.add("DEFAULT_MAX_BYTES", statuslist_core::DEFAULT_MAX_BYTES)?;
