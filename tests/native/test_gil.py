@@ -188,3 +188,29 @@ def test_decode_releases_the_gil(raw: bytes) -> None:
 def test_switch_interval_is_short_during_these_tests() -> None:
     """The autouse fixture sets 1 ms for each test here (and puts the old value back after)."""
     assert sys.getswitchinterval() == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("method", ["many", "entries_json"])
+def test_permutation_batches_release_the_gil(method: str) -> None:
+    from statuslist._native import IndexPermutation
+
+    perm = IndexPermutation(b"k" * 32, 100_000_000)
+    uri = "https://status.example/lists/1"
+
+    def prepare(factor: int) -> Callable[[], object]:
+        n = 200_000 * factor
+        if method == "many":
+            return lambda: perm.many(0, n)
+        return lambda: perm.entries_json(0, n, uri)
+
+    def check_result(obs: Observation, factor: int) -> None:
+        assert isinstance(obs.result, bytes)
+        n = 200_000 * factor
+        if method == "many":
+            got = array("Q", obs.result)
+            assert len(got) == n and got[n - 1] == perm(n - 1), "the measured call must be real"
+        else:
+            assert obs.result.count(b"status_list") == n
+            assert obs.result.endswith(f'{{"idx": {perm(n - 1)}, "uri": "{uri}"}}}}'.encode())
+
+    assert_releases_gil(prepare, f"IndexPermutation.{method}()", check_result)

@@ -232,6 +232,56 @@ def test_allocation_from_a_full_list_is_refused_and_pool_grows(svc: Svc[None]) -
     svc(go, list_defaults=ListDefaults(bits=1, size=64))
 
 
+def test_no_entry_of_a_new_pool_list_is_handed_out_before_its_publish(svc: Svc[None]) -> None:
+    """An allocation arriving while another one's new automatic list is being published waits
+    for that publish instead of drawing from the (already registered) list."""
+    from statuslist.config import ListDefaults
+
+    async def go(s: Service) -> None:
+        growing, release = asyncio.Event(), asyncio.Event()
+        publish = s.allocator._publish_new
+
+        async def slow_publish(state: Any) -> None:
+            growing.set()
+            await release.wait()
+            await publish(state)
+
+        s.allocator._publish_new = slow_publish
+        first = asyncio.create_task(s.allocator.allocate(ADMIN, Allocation(10)))
+        await growing.wait()
+        second = asyncio.create_task(s.allocator.allocate(ADMIN, Allocation(10)))
+        done, _ = await asyncio.wait({second}, timeout=0.5)  # its reservation alone takes ms
+        assert not done, "entries handed out from a list that is not published yet"
+        release.set()
+        got = await first + await second
+        assert len(set(got)) == 20
+        for uri, _ in got:
+            assert s.lists.by_id[uri.rsplit("/", 1)[1]].published is not None
+
+    svc(go, list_defaults=ListDefaults(bits=1, size=64))
+
+
+def test_allocation_json_answer_spans_lists(svc: Svc[None]) -> None:
+    """The native JSON answer: what ``json.dumps`` writes, entries from several pool lists,
+    all distinct and never handed out again."""
+    import json
+
+    from statuslist.config import ListDefaults
+
+    async def go(s: Service) -> None:
+        small = json.loads(await s.allocator.allocate_json(ADMIN, Allocation(3)))
+        body = await s.allocator.allocate_json(ADMIN, Allocation(300))  # > inline: a thread
+        doc = json.loads(body)
+        assert body == json.dumps(doc).encode()
+        entries = {(e["status_list"]["uri"], e["status_list"]["idx"]) for e in small + doc}
+        assert len(entries) == 303 == len(small) + len(doc)
+        assert len({u for u, _ in entries}) >= 3
+        rest = await s.allocator.allocate(ADMIN, Allocation(200))
+        assert not set(rest) & entries
+
+    svc(go, list_defaults=ListDefaults(bits=1, size=128))
+
+
 def test_list_creation_and_allocation_race_the_publisher(svc: Svc[None]) -> None:
     """The publisher iterates the lists while new ones are created and allocated from
     (issue #10: "dictionary changed size during iteration" skipped whole rounds)."""

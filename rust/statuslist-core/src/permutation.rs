@@ -393,23 +393,3 @@ mod tests {
         assert!(full.permute(u64::MAX - 1).unwrap() < u64::MAX);
     }
 }
-
-#[cfg(test)]
-mod speed {
-    use super::*;
-    #[test]
-    #[ignore = "timing only"]
-    fn speed() {
-        let p = Permutation::new(&[7u8; 32], 1 << 27).unwrap();
-        let t = std::time::Instant::now();
-        let mut acc = 0u64;
-        for k in 0..1_000_000u64 {
-            acc ^= p.walk(k);
-        }
-        let dt = t.elapsed();
-        eprintln!(
-            "serial pow2: {:.0} ns/index acc {acc}",
-            dt.as_nanos() as f64 / 1e6
-        );
-    }
-}
