@@ -16,11 +16,16 @@
 //!
 //! The `BLAKE2b` here is specialised for that one use: the chaining value after the key block is
 //! computed once per round, and each call compresses one block whose only non-zero word is the
-//! message, keeping only the first output word.
+//! message, keeping only the first output word. A round's input is only half as wide as the
+//! domain, so each round's values are remembered per input ([`Memo`]): after the first batches
+//! of a list, drawing an index is a handful of table look-ups.
 
 // The round function's compression is the whole cost; forcing it inline keeps the state in
 // registers and lets the constant message-word indices fold away.
 #![allow(clippy::inline_always)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -162,14 +167,39 @@ impl RoundKey {
     }
 }
 
+/// Round-function values remembered per round and input, as `value + 1` (0: not computed yet).
+///
+/// A round's input is one half of the domain, at most 16 bits for the lists the service can
+/// have (`MAX_ENTRIES` is 2^32), so all six rounds' values fit in at most 6 · 2^16 cells
+/// (1.5 MiB; about `24 · sqrt(2 · size)` bytes in general) and, once the cells a batch needs
+/// are filled, a permutation is six look-ups instead of six `BLAKE2b` compressions. Concurrent
+/// writers of one cell store the same value, so relaxed atomics suffice.
+struct Memo {
+    offsets: [usize; ROUNDS],
+    cells: Box<[AtomicU32]>,
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo")
+            .field("cells", &self.cells.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Round inputs (half-domain widths) up to this many bits are remembered in a [`Memo`].
+const MEMO_WIDTH: u32 = 16;
+
 /// A keyed bijection of `[0, size)`.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Permutation {
     size: u64,
     /// Width of the left half (`bits / 2`); the right half has `bits - left` bits.
     left: u32,
     right: u32,
     rounds: [RoundKey; ROUNDS],
+    /// Filled on the first batch ([`Permutation::fill`]) when the halves are narrow enough.
+    memo: OnceLock<Memo>,
 }
 
 impl Permutation {
@@ -192,7 +222,28 @@ impl Permutation {
             left,
             right: bits - left,
             rounds,
+            memo: OnceLock::new(),
         })
+    }
+
+    /// The memo, allocated on first use; `None` when a half is wider than [`MEMO_WIDTH`].
+    fn memo(&self) -> Option<&Memo> {
+        if self.right > MEMO_WIDTH {
+            return None;
+        }
+        Some(self.memo.get_or_init(|| {
+            let mut offsets = [0usize; ROUNDS];
+            let mut total = 0usize;
+            for (r, o) in offsets.iter_mut().enumerate() {
+                *o = total;
+                // Round r's input is the right half for even r, the left half for odd r.
+                total += 1usize << if r % 2 == 0 { self.right } else { self.left };
+            }
+            Memo {
+                offsets,
+                cells: (0..total).map(|_| AtomicU32::new(0)).collect(),
+            }
+        }))
     }
 
     /// The size of the domain.
@@ -213,11 +264,41 @@ impl Permutation {
         (a << wb) | b
     }
 
+    /// [`Self::encrypt`] with the round values looked up in (or added to) `memo`.
+    #[inline]
+    fn encrypt_memo(&self, memo: &Memo, x: u64) -> u64 {
+        let (mut wa, mut wb) = (self.left, self.right);
+        let (mut a, mut b) = (x >> wb, x & mask(wb));
+        for (k, &offset) in self.rounds.iter().zip(&memo.offsets) {
+            let cell = &memo.cells[offset + b as usize];
+            let f = match cell.load(Ordering::Relaxed) {
+                0 => {
+                    let f = k.apply(b) & mask(wa);
+                    cell.store(f as u32 + 1, Ordering::Relaxed);
+                    f
+                }
+                v => u64::from(v - 1),
+            };
+            (a, b) = (b, a ^ f);
+            (wa, wb) = (wb, wa);
+        }
+        (a << wb) | b
+    }
+
     #[inline]
     fn walk(&self, k: u64) -> u64 {
         let mut x = self.encrypt(k);
         while x >= self.size {
             x = self.encrypt(x);
+        }
+        x
+    }
+
+    #[inline]
+    fn walk_memo(&self, memo: &Memo, k: u64) -> u64 {
+        let mut x = self.encrypt_memo(memo, k);
+        while x >= self.size {
+            x = self.encrypt_memo(memo, x);
         }
         x
     }
@@ -230,7 +311,10 @@ impl Permutation {
                 len: self.size,
             });
         }
-        Ok(self.walk(k))
+        Ok(match self.memo.get() {
+            Some(memo) => self.walk_memo(memo, k),
+            None => self.walk(k),
+        })
     }
 
     /// `permute(k)` for `k` in `[start, start + out.len())`, written to `out`; large batches
@@ -243,9 +327,17 @@ impl Permutation {
                 len: self.size,
             });
         }
-        let serial = |first: u64, chunk: &mut [u64]| {
-            for (k, o) in (first..).zip(chunk.iter_mut()) {
-                *o = self.walk(k);
+        let memo = self.memo();
+        let serial = |first: u64, chunk: &mut [u64]| match memo {
+            Some(memo) => {
+                for (k, o) in (first..).zip(chunk.iter_mut()) {
+                    *o = self.walk_memo(memo, k);
+                }
+            }
+            None => {
+                for (k, o) in (first..).zip(chunk.iter_mut()) {
+                    *o = self.walk(k);
+                }
             }
         };
         if out.len() <= PARALLEL_CHUNK {
@@ -379,6 +471,28 @@ mod tests {
         for (k, x) in (123..).zip(&big) {
             assert_eq!(p.permute(k).unwrap(), *x);
         }
+    }
+
+    #[test]
+    fn remembered_round_values_equal_computed_ones() {
+        for size in [1u64, 2, 5, 1000, (1 << 20) + 1, 100_000_000, 1 << 32] {
+            let p = Permutation::new(b"memo", size).unwrap();
+            let start = size.saturating_sub(20_000);
+            let n = (size - start) as usize;
+            let direct: Vec<u64> = (start..size).map(|k| p.walk(k)).collect();
+            assert!(p.memo.get().is_none());
+            assert_eq!(p.many(start, n).unwrap(), direct, "size {size}");
+            assert!(p.memo.get().is_some());
+            assert_eq!(
+                p.many(start, n).unwrap(),
+                direct,
+                "size {size}, memo filled"
+            );
+        }
+        // Past 2^32 entries the halves are wider than the memo: computed every time.
+        let wide = Permutation::new(b"memo", (1 << 33) + 3).unwrap();
+        let _ = wide.many(0, 10).unwrap();
+        assert!(wide.memo.get().is_none());
     }
 
     #[test]
