@@ -17,7 +17,7 @@
 //! The `BLAKE2b` here is specialised for that one use: the chaining value after the key block is
 //! computed once per round, and each call compresses one block whose only non-zero word is the
 //! message, keeping only the first output word. A round's input is only half as wide as the
-//! domain, so each round's values are remembered per input ([`Memo`]): after the first batches
+//! domain, so each round's values are remembered per input (`Memo`): after the first batches
 //! of a list, drawing an index is a handful of table look-ups.
 
 // The round function's compression is the whole cost; forcing it inline keeps the state in
@@ -361,27 +361,85 @@ impl Permutation {
 /// What precedes each entry's index in [`entries_json`].
 const ENTRY_HEAD: &[u8] = b"{\"status_list\": {\"idx\": ";
 
-/// The entries of one allocation answer for counter values `[start, start + count)` of the list
-/// at `uri`: `{"status_list": {"idx": N, "uri": "…"}}` items joined by `", "`, byte for byte what
-/// Python's `json.dumps` writes for them (default separators, `ensure_ascii`), so a caller joins
-/// the parts of several lists inside `[` and `]`.
+/// The entries of one allocation answer: `{"status_list": {"idx": N, "uri": "…"}}` items joined
+/// by `", "`, byte for byte what Python's `json.dumps` writes for them (default separators,
+/// `ensure_ascii`), so a caller joins the parts of several lists inside `[` and `]`. Its exact
+/// length is known before writing, so it can be written straight into its final buffer.
+#[derive(Debug)]
+pub struct EntriesJson<'a> {
+    indices: &'a [u64],
+    /// `, "uri": "…"}}`
+    tail: Vec<u8>,
+    len: usize,
+}
+
+impl<'a> EntriesJson<'a> {
+    #[must_use]
+    pub fn new(indices: &'a [u64], uri: &str) -> Self {
+        let mut tail = String::with_capacity(uri.len() + 16);
+        tail.push_str(", \"uri\": ");
+        json_string(uri, &mut tail);
+        tail.push_str("}}");
+        let tail = tail.into_bytes();
+        let digits: usize = indices.iter().map(|&i| decimal_len(i)).sum();
+        let len = digits
+            + indices.len() * (ENTRY_HEAD.len() + tail.len())
+            + 2 * indices.len().saturating_sub(1);
+        Self { indices, tail, len }
+    }
+
+    /// The length in bytes of what [`Self::write`] writes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the entries to `out`, which must be exactly [`Self::len`] bytes long.
+    ///
+    /// # Panics
+    ///
+    /// If `out` has another length.
+    pub fn write(&self, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.len,
+            "EntriesJson::write needs exactly len() bytes"
+        );
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        let mut digits = [0u8; 20];
+        for (n, &idx) in self.indices.iter().enumerate() {
+            if n > 0 {
+                put(b", ");
+            }
+            put(ENTRY_HEAD);
+            put(decimal(idx, &mut digits));
+            put(&self.tail);
+        }
+    }
+}
+
+/// The allocation answer's entries for counter values `[start, start + count)` of the list at
+/// `uri` (see [`EntriesJson`]).
 pub fn entries_json(perm: &Permutation, start: u64, count: usize, uri: &str) -> Result<Vec<u8>> {
     let indices = perm.many(start, count)?;
-    let mut tail = String::with_capacity(uri.len() + 8);
-    tail.push_str(", \"uri\": ");
-    json_string(uri, &mut tail);
-    tail.push_str("}}");
-    let mut out = Vec::with_capacity(count * (ENTRY_HEAD.len() + tail.len() + 22));
-    let mut digits = [0u8; 20];
-    for (n, &idx) in indices.iter().enumerate() {
-        if n > 0 {
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(ENTRY_HEAD);
-        out.extend_from_slice(decimal(idx, &mut digits));
-        out.extend_from_slice(tail.as_bytes());
-    }
+    let json = EntriesJson::new(&indices, uri);
+    let mut out = vec![0u8; json.len()];
+    json.write(&mut out);
     Ok(out)
+}
+
+/// The number of decimal digits of `v`.
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// `v` in decimal, written at the end of `buf`.
@@ -493,6 +551,31 @@ mod tests {
         let wide = Permutation::new(b"memo", (1 << 33) + 3).unwrap();
         let _ = wide.many(0, 10).unwrap();
         assert!(wide.memo.get().is_none());
+    }
+
+    #[test]
+    fn entries_json_lengths_are_exact() {
+        for v in [0u64, 9, 10, 99, 100, 12_345, u64::MAX] {
+            assert_eq!(decimal_len(v), v.to_string().len());
+        }
+        let indices = [0u64, 7, 1_000_000, u64::MAX];
+        let json = EntriesJson::new(&indices, "https://x/\u{e9}\"");
+        let mut out = vec![0u8; json.len()];
+        json.write(&mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            format!(
+                "{{\"status_list\": {{\"idx\": 0, \"uri\": \"https://x/\\u00e9\\\"\"}}}}, {}",
+                indices[1..]
+                    .iter()
+                    .map(|i| format!(
+                        "{{\"status_list\": {{\"idx\": {i}, \"uri\": \"https://x/\\u00e9\\\"\"}}}}"
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        );
+        assert!(EntriesJson::new(&[], "u").is_empty());
     }
 
     #[test]

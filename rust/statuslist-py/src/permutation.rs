@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use statuslist_core::permutation::{self, Permutation};
+use statuslist_core::permutation::{EntriesJson, Permutation};
 use statuslist_core::Error;
 
 use crate::error::{detached, raise, Class, CoreError};
@@ -118,7 +118,7 @@ impl IndexPermutation {
 
     /// The allocation answer's entries for `[start, start + count)` of the list at `uri`:
     /// `{"status_list": {"idx": N, "uri": "…"}}` items joined by `", "`, as `json.dumps` writes
-    /// them.
+    /// them; written straight into the returned `bytes`.
     fn entries_json<'py>(
         &self,
         py: Python<'py>,
@@ -126,10 +126,19 @@ impl IndexPermutation {
         count: i128,
         uri: &str,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let body = self.range(py, start, count, |p, start, count| {
-            permutation::entries_json(p, start, count, uri)
-        })?;
-        Ok(PyBytes::new(py, &body))
+        let indices = self.range(py, start, count, Permutation::many)?;
+        let json = EntriesJson::new(&indices, uri);
+        PyBytes::new_with(py, json.len(), |buf| {
+            if indices.len() as u64 <= ATTACHED {
+                json.write(buf);
+                Ok(())
+            } else {
+                detached(py, || {
+                    json.write(buf);
+                    Ok(())
+                })
+            }
+        })
     }
 
     fn __repr__(&self) -> String {
