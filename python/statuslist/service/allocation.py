@@ -18,6 +18,7 @@ from statuslist.service.commands import Allocation, NewList
 from statuslist.service.errors import ConflictError, ValidationError
 from statuslist.service.keys import ApiKey, require
 from statuslist.service.lists import Lists
+from statuslist.service.permutation import answer_json
 from statuslist.service.state import ListState
 from statuslist.storage import Storage
 
@@ -142,8 +143,7 @@ class Reserved:
     def json(self) -> bytes:
         """The entries as the JSON array ``json.dumps`` would write for
         ``[{"status_list": {"idx": idx, "uri": uri}}, …]``."""
-        parts = [state.perm.entries_json(start, n, state.uri) for state, start, n in self.ranges]
-        return b"[" + b", ".join(parts) + b"]"
+        return answer_json([(state.perm, start, n, state.uri) for state, start, n in self.ranges])
 
 
 def _short(state: ListState, count: int) -> ConflictError:

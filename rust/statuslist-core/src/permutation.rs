@@ -427,6 +427,61 @@ impl<'a> EntriesJson<'a> {
     }
 }
 
+/// A whole allocation answer: the JSON array of the entries of every part, in order.
+#[derive(Debug)]
+pub struct AnswerJson<'a> {
+    parts: Vec<EntriesJson<'a>>,
+    len: usize,
+}
+
+impl<'a> AnswerJson<'a> {
+    #[must_use]
+    pub fn new(parts: Vec<EntriesJson<'a>>) -> Self {
+        let full = parts.iter().filter(|p| !p.is_empty()).count();
+        let len =
+            2 + parts.iter().map(EntriesJson::len).sum::<usize>() + 2 * full.saturating_sub(1);
+        Self { parts, len }
+    }
+
+    /// The length in bytes of what [`Self::write`] writes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never: an answer has at least its brackets.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the answer to `out`, which must be exactly [`Self::len`] bytes long.
+    ///
+    /// # Panics
+    ///
+    /// If `out` has another length.
+    pub fn write(&self, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.len,
+            "AnswerJson::write needs exactly len() bytes"
+        );
+        out[0] = b'[';
+        let mut at = 1;
+        let mut first = true;
+        for part in self.parts.iter().filter(|p| !p.is_empty()) {
+            if !first {
+                out[at..at + 2].copy_from_slice(b", ");
+                at += 2;
+            }
+            first = false;
+            part.write(&mut out[at..at + part.len()]);
+            at += part.len();
+        }
+        out[at] = b']';
+    }
+}
+
 /// The allocation answer's entries for counter values `[start, start + count)` of the list at
 /// `uri` (see [`EntriesJson`]).
 pub fn entries_json(perm: &Permutation, start: u64, count: usize, uri: &str) -> Result<Vec<u8>> {
@@ -576,6 +631,23 @@ mod tests {
             )
         );
         assert!(EntriesJson::new(&[], "u").is_empty());
+        let empty: &[u64] = &[];
+        let answer = AnswerJson::new(vec![
+            EntriesJson::new(&indices[..1], "a"),
+            EntriesJson::new(empty, "b"),
+            EntriesJson::new(&indices[1..2], "c"),
+        ]);
+        let mut out = vec![0u8; answer.len()];
+        answer.write(&mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "[{\"status_list\": {\"idx\": 0, \"uri\": \"a\"}}, \
+             {\"status_list\": {\"idx\": 7, \"uri\": \"c\"}}]"
+        );
+        let none = AnswerJson::new(vec![]);
+        let mut out = vec![0u8; none.len()];
+        none.write(&mut out);
+        assert_eq!(out, b"[]");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use statuslist_core::permutation::{EntriesJson, Permutation};
+use statuslist_core::permutation::{AnswerJson, EntriesJson, Permutation};
 use statuslist_core::Error;
 
 use crate::error::{detached, raise, Class, CoreError};
@@ -27,6 +27,18 @@ fn counter(v: i128, what: &str) -> PyResult<u64> {
 }
 
 impl IndexPermutation {
+    /// `[start, start + count)` must lie inside the domain.
+    fn check(&self, start: u64, count: u64) -> PyResult<()> {
+        let size = self.inner.size();
+        if start.checked_add(count).is_none_or(|end| end > size) {
+            return Err(raise(
+                Class::IndexOutOfRange,
+                format!("counter range [{start}, {start} + {count}) outside [0, {size})"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks `[start, start + count)` against the domain and runs `work` on it, detached for
     /// long ranges.
     fn range<T: Send>(
@@ -37,13 +49,7 @@ impl IndexPermutation {
         work: impl FnOnce(&Permutation, u64, usize) -> Result<T, Error> + Send,
     ) -> PyResult<T> {
         let (start, count) = (counter(start, "start")?, counter(count, "count")?);
-        let size = self.inner.size();
-        if start.checked_add(count).is_none_or(|end| end > size) {
-            return Err(raise(
-                Class::IndexOutOfRange,
-                format!("counter range [{start}, {start} + {count}) outside [0, {size})"),
-            ));
-        }
+        self.check(start, count)?;
         let count = usize::try_from(count).map_err(|_| {
             CoreError(Error::LimitExceeded {
                 what: "permutation batch",
@@ -135,6 +141,54 @@ impl IndexPermutation {
             } else {
                 detached(py, || {
                     json.write(buf);
+                    Ok(())
+                })
+            }
+        })
+    }
+
+    /// The whole answer of one allocation, `[{"status_list": {"idx": N, "uri": "…"}}, …]` as
+    /// `json.dumps` writes it, for `parts` of `(permutation, start, count, uri)` in order; one
+    /// native call (without the GIL when long) writing straight into the returned `bytes`.
+    #[staticmethod]
+    #[allow(clippy::needless_pass_by_value)] // pyo3 hands arguments over by value
+    fn answer_json<'py>(
+        py: Python<'py>,
+        parts: Vec<(PyRef<'py, IndexPermutation>, i128, i128, String)>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut ranges = Vec::with_capacity(parts.len());
+        let mut total = 0u64;
+        for (perm, start, count, _) in &parts {
+            let (start, count) = (counter(*start, "start")?, counter(*count, "count")?);
+            perm.check(start, count)?;
+            total = total.saturating_add(count);
+            ranges.push((&perm.inner, start, count as usize));
+        }
+        let compute = || -> Result<Vec<Vec<u64>>, Error> {
+            ranges
+                .iter()
+                .map(|(p, start, count)| p.many(*start, *count))
+                .collect()
+        };
+        let indices = if total <= ATTACHED {
+            compute().map_err(CoreError)?
+        } else {
+            detached(py, compute)?
+        };
+        let answer = AnswerJson::new(
+            indices
+                .iter()
+                .zip(&parts)
+                .map(|(idx, (_, _, _, uri))| EntriesJson::new(idx, uri))
+                .collect(),
+        );
+        PyBytes::new_with(py, answer.len(), |buf| {
+            if total <= ATTACHED {
+                answer.write(buf);
+                Ok(())
+            } else {
+                detached(py, || {
+                    answer.write(buf);
                     Ok(())
                 })
             }
