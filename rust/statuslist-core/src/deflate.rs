@@ -225,6 +225,11 @@ impl Tokens {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn stream(&self) -> &[u32] {
+        &self.stream
+    }
+
     pub(crate) fn end_block(&mut self) {
         self.litlen[END_OF_BLOCK] += 1;
     }
@@ -258,7 +263,7 @@ impl Tokens {
 
 /// Length of the run of bytes equal to `data[start]`, starting at `start`.
 #[inline]
-fn run_length(data: &[u8], start: usize) -> usize {
+pub(crate) fn run_length(data: &[u8], start: usize) -> usize {
     let byte = data[start];
     let pattern = u64::from_ne_bytes([byte; 8]);
     let mut i = start + 1;
@@ -443,13 +448,36 @@ fn write_tokens(w: &mut BitWriter, t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) {
     w.put(ll_codes[END_OF_BLOCK], u32::from(ll_lens[END_OF_BLOCK]));
 }
 
-/// Compresses `data` into a byte-aligned DEFLATE segment that references nothing outside `data`.
+/// One chunk's compressed form, a piece of the DEFLATE stream that depends on no other data.
 ///
-/// A non-final segment ends with an empty stored block (a "full flush" marker) so the next
-/// segment can follow at a byte boundary; a final one sets BFINAL on its last block instead,
-/// which keeps a one-chunk list exactly as small as `zlib.compress` makes it.
-pub(crate) fn deflate_segment(data: &[u8], last: bool) -> Vec<u8> {
-    let bfinal = u32::from(last);
+/// Usually a bit string holding one non-final Huffman block (it need not end on a byte boundary:
+/// [`StreamWriter`] stitches segments bit by bit, so no flush marker separates them). When stored
+/// blocks are cheapest, `stored` is set and the bytes are written as stored blocks during
+/// assembly, because a stored block's contents start at a byte boundary of the whole stream.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Segment {
+    bits: Vec<u8>,
+    nbits: u64,
+    stored: bool,
+}
+
+impl Segment {
+    /// Compressed size in bits (for a stored segment: without the alignment padding).
+    pub(crate) fn bit_len(&self, data_len: usize) -> u64 {
+        if self.stored {
+            8 * (data_len as u64 + 4 * data_len.div_ceil(0xffff) as u64) + 3
+        } else {
+            self.nbits
+        }
+    }
+}
+
+/// Compresses `data` into a [`Segment`]: one block, dynamic, fixed or stored, whichever is
+/// smallest by exact bit count.
+pub(crate) fn deflate_segment(data: &[u8]) -> Segment {
+    if data.is_empty() {
+        return Segment::default();
+    }
     let t = crate::parse::optimal_tokens(data, tokenize(data));
     let ll_lens = huffman_lengths(&t.litlen, 15);
     let mut d_lens = huffman_lengths(&t.dist, 15);
@@ -463,32 +491,109 @@ pub(crate) fn deflate_segment(data: &[u8], last: bool) -> Vec<u8> {
     let dynamic = 3 + header.bits() + body_bits(&t, &ll_lens, &d_lens);
     let (fixed_ll, fixed_d) = fixed_lengths();
     let fixed = 3 + body_bits(&t, &fixed_ll, &fixed_d);
-    let stored_blocks = data.len().div_ceil(0xffff).max(1) as u64;
-    let stored = 8 * (data.len() as u64 + 5 * stored_blocks);
-
-    let mut w = BitWriter::new((dynamic.min(stored) / 8) as usize + 16);
+    // Header bits, at most 7 bits of padding, LEN/NLEN and the bytes, per 65,535-byte block.
+    let stored_blocks = data.len().div_ceil(0xffff) as u64;
+    let stored = 8 * (data.len() as u64 + 4 * stored_blocks) + 10 * stored_blocks;
     if stored <= dynamic.min(fixed) {
-        let blocks = data.len().div_ceil(0xffff);
-        for (k, block) in data.chunks(0xffff).enumerate() {
-            write_stored(&mut w, block, last && k + 1 == blocks);
-        }
-        if last && blocks == 0 {
-            write_stored(&mut w, &[], true);
-        }
-    } else if fixed <= dynamic {
-        w.put(0b010 | bfinal, 3); // BTYPE=01
+        return Segment {
+            bits: Vec::new(),
+            nbits: 0,
+            stored: true,
+        };
+    }
+    let mut w = BitWriter::new((dynamic.min(fixed) / 8) as usize + 16);
+    if fixed <= dynamic {
+        w.put(0b010, 3); // BFINAL=0, BTYPE=01
         write_tokens(&mut w, &t, &fixed_ll, &fixed_d);
     } else {
-        w.put(0b100 | bfinal, 3); // BTYPE=10
+        w.put(0b100, 3); // BFINAL=0, BTYPE=10
         header.write(&mut w);
         write_tokens(&mut w, &t, &ll_lens, &d_lens);
     }
-    if last {
-        w.align();
-    } else {
-        write_stored(&mut w, &[], false);
+    let nbits = w.out.len() as u64 * 8 + u64::from(w.nbits);
+    w.align();
+    Segment {
+        bits: w.out,
+        nbits,
+        stored: false,
     }
-    w.out
+}
+
+/// Concatenates segments into one raw DEFLATE stream, bit by bit.
+pub(crate) struct StreamWriter {
+    w: BitWriter,
+}
+
+impl StreamWriter {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            w: BitWriter::new(capacity),
+        }
+    }
+
+    /// The bytes written so far; the stream must be byte-aligned (only [`Self::finish`] is).
+    pub(crate) fn out(&mut self) -> &mut Vec<u8> {
+        debug_assert_eq!(self.w.nbits, 0);
+        &mut self.w.out
+    }
+
+    /// Appends `seg`, the segment of `data`; `last` marks its (last) block final, which closes
+    /// the stream (a Huffman segment's BFINAL is the first bit of its bit string).
+    pub(crate) fn append(&mut self, seg: &Segment, data: &[u8], last: bool) {
+        let w = &mut self.w;
+        if seg.stored {
+            let blocks = data.len().div_ceil(0xffff);
+            for (k, block) in data.chunks(0xffff).enumerate() {
+                write_stored(w, block, last && k + 1 == blocks);
+            }
+            return;
+        }
+        if seg.nbits == 0 {
+            if last {
+                self.close();
+            }
+            return;
+        }
+        let whole = (seg.nbits / 8) as usize;
+        let rest = (seg.nbits % 8) as u32;
+        let mut bits = std::borrow::Cow::Borrowed(&seg.bits[..]);
+        if last {
+            bits.to_mut()[0] |= 1;
+        }
+        if w.nbits == 0 {
+            w.out.extend_from_slice(&bits[..whole]);
+        } else {
+            let mut words = bits[..whole].chunks_exact(4);
+            for word in &mut words {
+                w.put(u32::from_le_bytes([word[0], word[1], word[2], word[3]]), 32);
+            }
+            for &b in words.remainder() {
+                w.put(u32::from(b), 8);
+            }
+        }
+        if rest > 0 {
+            w.put(u32::from(bits[whole]) & ((1 << rest) - 1), rest);
+        }
+        if last {
+            w.align();
+        }
+    }
+
+    /// Closes a stream whose last segment was not final with an empty final fixed-Huffman
+    /// block, padded to a byte.
+    fn close(&mut self) {
+        self.w.put(0b011, 3); // BFINAL=1, BTYPE=01
+        self.w.put(0, 7); // end of block (code 0000000)
+        self.w.align();
+    }
+
+    /// The finished stream; `closed` says whether a segment was appended as the last one.
+    pub(crate) fn finish(mut self, closed: bool) -> Vec<u8> {
+        if !closed {
+            self.close();
+        }
+        self.w.out
+    }
 }
 
 fn write_stored(w: &mut BitWriter, block: &[u8], last: bool) {
@@ -500,13 +605,17 @@ fn write_stored(w: &mut BitWriter, block: &[u8], last: bool) {
     w.out.extend_from_slice(block);
 }
 
-/// The closing block of an empty stream: an empty final fixed-Huffman block (`03 00`).
-pub(crate) const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
+
+    /// The raw DEFLATE stream of `data` as one segment.
+    fn one_segment(data: &[u8]) -> Vec<u8> {
+        let mut w = StreamWriter::new(data.len());
+        w.append(&deflate_segment(data), data, true);
+        w.finish(true)
+    }
 
     fn inflate_raw(stream: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -580,12 +689,7 @@ mod tests {
             .concat(),
         );
         for data in inputs {
-            assert_eq!(
-                inflate_raw(&deflate_segment(&data, true)),
-                data,
-                "len {}",
-                data.len()
-            );
+            assert_eq!(inflate_raw(&one_segment(&data)), data, "len {}", data.len());
         }
     }
 
@@ -612,16 +716,14 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         inputs.push(noise);
-        for data in inputs {
-            let mut open = deflate_segment(&data, false);
-            open.extend_from_slice(&FINAL_BLOCK);
-            assert_eq!(inflate_raw(&open), data, "len {}", data.len());
-            assert_eq!(
-                inflate_raw(&deflate_segment(&data, true)),
-                data,
-                "len {}",
-                data.len()
-            );
+        for data in &inputs {
+            assert_eq!(inflate_raw(&one_segment(data)), *data, "len {}", data.len());
         }
+        // Segments stitched at every bit offset, stored ones included.
+        let mut w = StreamWriter::new(1 << 20);
+        for data in &inputs {
+            w.append(&deflate_segment(data), data, false);
+        }
+        assert_eq!(inflate_raw(&w.finish(false)), inputs.concat());
     }
 }

@@ -6,17 +6,27 @@
 //! Encoding splits the byte array into fixed [`CHUNK_BYTES`] chunks, compresses each into an
 //! independent DEFLATE segment (in parallel) and remembers the segment and its Adler-32. A write
 //! marks its chunk dirty, so re-encoding after a few changes recompresses only those chunks and
-//! stitches the cached segments into one zlib stream with a combined checksum.
+//! stitches the cached segments, bit by bit, into one zlib stream with a combined checksum.
+//!
+//! Aligned groups of [`GROUP_CHUNKS`] chunks whose bytes hold few runs (sparse or clustered
+//! lists) are compressed as one segment instead: one Huffman header instead of four, and the
+//! whole group is still cheap to recompress because the encoder's work follows the runs.
 
 use rayon::prelude::*;
 
-use crate::deflate::deflate_segment;
+use crate::deflate::{deflate_segment, Segment};
 use crate::error::{Error, Result};
 use crate::zlib::{adler32, adler32_combine, assemble};
 
 /// Uncompressed bytes per independently compressed chunk. Small enough that one change costs
 /// little to recompress, large enough that per-chunk Huffman headers stay well under 1%.
 pub const CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks per group (see the module documentation).
+pub const GROUP_CHUNKS: usize = 4;
+/// A group with at most this many runs of equal bytes is compressed as one segment; about the
+/// runs of four chunks of a 1-bit list with 0.4% of its entries revoked at random (denser groups
+/// stay per chunk, so one change recompresses 64 KiB, not 256).
+const GROUP_RUNS: usize = 16 * 1024;
 /// Largest list we agree to hold: 2^32 entries (512 MiB at one bit per entry).
 pub const MAX_ENTRIES: u64 = 1 << 32;
 
@@ -28,10 +38,16 @@ pub fn check_bits(bits: impl Into<i128>) -> Result<u8> {
     }
 }
 
+/// Cached encodings of one group of chunks.
 #[derive(Debug, Clone, Default)]
-struct Segment {
-    deflate: Vec<u8>,
-    adler: u32,
+struct Group {
+    /// The group as one segment, when its runs are few (`whole_fresh`: it matches the bytes).
+    whole: Option<Segment>,
+    whole_fresh: bool,
+    /// Per-chunk segments (`fresh[k]`: segment `k` matches its chunk's bytes).
+    parts: Vec<Segment>,
+    fresh: Vec<bool>,
+    adlers: Vec<u32>,
 }
 
 /// A status list of `len` entries of `bits` bits each.
@@ -40,7 +56,7 @@ pub struct StatusList {
     bits: u8,
     len: u64,
     bytes: Vec<u8>,
-    segments: Vec<Segment>,
+    groups: Vec<Group>,
     dirty: Vec<bool>,
 }
 
@@ -85,11 +101,23 @@ impl StatusList {
 
     fn with_bytes(bits: u8, len: u64, bytes: Vec<u8>) -> Self {
         let chunks = bytes.len().div_ceil(CHUNK_BYTES);
+        let groups = (0..chunks.div_ceil(GROUP_CHUNKS))
+            .map(|g| {
+                let n = (chunks - g * GROUP_CHUNKS).min(GROUP_CHUNKS);
+                Group {
+                    whole: None,
+                    whole_fresh: false,
+                    parts: vec![Segment::default(); n],
+                    fresh: vec![false; n],
+                    adlers: vec![1; n],
+                }
+            })
+            .collect();
         Self {
             bits,
             len,
             bytes,
-            segments: vec![Segment::default(); chunks],
+            groups,
             dirty: vec![true; chunks],
         }
     }
@@ -180,7 +208,11 @@ impl StatusList {
         let new = (*slot & !mask) | (value << shift);
         if new != *slot {
             *slot = new;
-            self.dirty[byte / CHUNK_BYTES] = true;
+            let chunk = byte / CHUNK_BYTES;
+            self.dirty[chunk] = true;
+            let group = &mut self.groups[chunk / GROUP_CHUNKS];
+            group.whole_fresh = false;
+            group.fresh[chunk % GROUP_CHUNKS] = false;
         }
     }
 
@@ -262,35 +294,112 @@ impl StatusList {
     /// previous call. The output is one ordinary zlib stream any inflater reads.
     pub fn encode(&mut self) -> Vec<u8> {
         let bytes = &self.bytes;
-        let last = self.segments.len().saturating_sub(1);
-        let work = |(k, (seg, dirty)): (usize, (&mut Segment, &mut bool))| {
-            if *dirty {
-                let chunk = &bytes[k * CHUNK_BYTES..((k + 1) * CHUNK_BYTES).min(bytes.len())];
-                *seg = Segment {
-                    deflate: deflate_segment(chunk, k == last),
-                    adler: adler32(1, chunk),
-                };
-                *dirty = false;
-            }
+        let span = |g: usize, k: usize, n: usize| {
+            let start = (g * GROUP_CHUNKS + k) * CHUNK_BYTES;
+            &bytes[start.min(bytes.len())..(start + n * CHUNK_BYTES).min(bytes.len())]
         };
-        let parallel = self.dirty.iter().filter(|d| **d).take(2).count() > 1;
-        let pairs = self
-            .segments
-            .iter_mut()
-            .zip(self.dirty.iter_mut())
-            .enumerate();
-        if parallel {
-            pairs.collect::<Vec<_>>().into_par_iter().for_each(work);
+        // Which groups changed, and whether each is encoded whole (few runs) or chunk by chunk.
+        let changed: Vec<usize> = (0..self.groups.len())
+            .filter(|&g| {
+                let first = g * GROUP_CHUNKS;
+                self.dirty[first..(first + GROUP_CHUNKS).min(self.dirty.len())]
+                    .iter()
+                    .any(|d| *d)
+            })
+            .collect();
+        let whole: Vec<bool> = changed
+            .par_iter()
+            .map(|&g| {
+                let data = span(g, 0, GROUP_CHUNKS);
+                data.len() > CHUNK_BYTES && runs(data) <= GROUP_RUNS
+            })
+            .collect();
+        let mut jobs: Vec<(usize, Option<usize>)> = Vec::new();
+        for (&g, &w) in changed.iter().zip(&whole) {
+            let group = &self.groups[g];
+            if w {
+                if !group.whole_fresh {
+                    jobs.push((g, None));
+                }
+            } else {
+                jobs.extend(
+                    (0..group.parts.len())
+                        .filter(|&k| !group.fresh[k])
+                        .map(|k| (g, Some(k))),
+                );
+            }
+        }
+        let dirty = &self.dirty;
+        let adlers: Vec<(usize, usize, u32)> = changed
+            .par_iter()
+            .flat_map_iter(|&g| {
+                let n = (dirty.len() - g * GROUP_CHUNKS).min(GROUP_CHUNKS);
+                (0..n)
+                    .filter(move |&k| dirty[g * GROUP_CHUNKS + k])
+                    .map(move |k| (g, k, adler32(1, span(g, k, 1))))
+            })
+            .collect();
+        let work = |&(g, k): &(usize, Option<usize>)| match k {
+            None => deflate_segment(span(g, 0, GROUP_CHUNKS)),
+            Some(k) => deflate_segment(span(g, k, 1)),
+        };
+        let done: Vec<Segment> = if jobs.len() > 1 {
+            jobs.par_iter().map(work).collect()
         } else {
-            pairs.for_each(work);
+            jobs.iter().map(work).collect()
+        };
+        for ((g, k), seg) in jobs.into_iter().zip(done) {
+            let group = &mut self.groups[g];
+            match k {
+                None => {
+                    group.whole = Some(seg);
+                    group.whole_fresh = true;
+                }
+                Some(k) => {
+                    group.parts[k] = seg;
+                    group.fresh[k] = true;
+                }
+            }
         }
+        for (g, k, a) in adlers {
+            self.groups[g].adlers[k] = a;
+        }
+        for (&g, &w) in changed.iter().zip(&whole) {
+            if !w {
+                self.groups[g].whole_fresh = false;
+            }
+        }
+        self.dirty.fill(false);
+
         let mut adler = 1u32;
-        for (k, seg) in self.segments.iter().enumerate() {
-            let len = (self.bytes.len() - k * CHUNK_BYTES).min(CHUNK_BYTES) as u64;
-            adler = adler32_combine(adler, seg.adler, len);
+        let mut pieces: Vec<(&Segment, &[u8])> = Vec::new();
+        let mut capacity = 0;
+        for (g, group) in self.groups.iter().enumerate() {
+            for (k, &a) in group.adlers.iter().enumerate() {
+                adler = adler32_combine(adler, a, span(g, k, 1).len() as u64);
+            }
+            if let (true, Some(seg)) = (group.whole_fresh, group.whole.as_ref()) {
+                let data = span(g, 0, GROUP_CHUNKS);
+                capacity += seg.bit_len(data.len()) / 8 + 8;
+                pieces.push((seg, data));
+            } else {
+                for (k, seg) in group.parts.iter().enumerate() {
+                    let data = span(g, k, 1);
+                    capacity += seg.bit_len(data.len()) / 8 + 8;
+                    pieces.push((seg, data));
+                }
+            }
         }
-        assemble(self.segments.iter().map(|s| s.deflate.as_slice()), adler)
+        assemble(&pieces, capacity as usize, adler)
     }
+}
+
+/// Number of runs of equal bytes in `data`.
+fn runs(data: &[u8]) -> usize {
+    if data.is_empty() {
+        return 0;
+    }
+    1 + data[1..].iter().zip(data).filter(|(a, b)| a != b).count()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! combination, stitching independently compressed segments into one stream, and bounded
 //! decompression of untrusted input.
 
+use crate::deflate::{Segment, StreamWriter};
 use crate::error::{Error, Result};
 
 const ADLER_MOD: u32 = 65_521;
@@ -50,22 +51,15 @@ pub fn adler32_combine(adler_a: u32, adler_b: u32, len_b: u64) -> u32 {
     ((b as u32) << 16) | a as u32
 }
 
-/// Writes header, segments (the last one final) and the Adler-32 trailer into one zlib stream.
-pub(crate) fn assemble<'a>(
-    segments: impl Iterator<Item = &'a [u8]> + Clone,
-    adler: u32,
-) -> Vec<u8> {
-    let total: usize = segments.clone().map(<[u8]>::len).sum();
-    let mut out = Vec::with_capacity(total + 8);
-    out.extend_from_slice(&ZLIB_HEADER);
-    let mut empty = true;
-    for s in segments {
-        out.extend_from_slice(s);
-        empty = false;
+/// Writes header, segments (each with the bytes it encodes; the last one final) and the Adler-32
+/// trailer into one zlib stream.
+pub(crate) fn assemble(segments: &[(&Segment, &[u8])], capacity: usize, adler: u32) -> Vec<u8> {
+    let mut w = StreamWriter::new(capacity + 16);
+    w.out().extend_from_slice(&ZLIB_HEADER);
+    for (k, (seg, data)) in segments.iter().enumerate() {
+        w.append(seg, data, k + 1 == segments.len());
     }
-    if empty {
-        out.extend_from_slice(&crate::deflate::FINAL_BLOCK);
-    }
+    let mut out = w.finish(!segments.is_empty());
     out.extend_from_slice(&adler.to_be_bytes());
     out
 }

@@ -1,0 +1,210 @@
+"""Compression sweep (issue #14): our encoder against zlib-9, libdeflate-12 and zopfli, per pattern.
+
+Every list of the sweep is built here (deterministic seeds) and compressed by every peer in the
+same run, so the ratios hold on a noisy shared machine:
+
+- ``ours``: a cold ``StatusList.encode()`` (every chunk dirty; the list is built before timing;
+  it runs on all cores, so "CPU × zlib-9", the ratio of CPU seconds, is the load-robust figure and
+  "speed × zlib-9", the ratio of wall-clock medians, the one a publisher sees on an idle machine);
+- ``zlib-9``: ``zlib.compress(raw, 9)`` (Python's zlib, the spec's reference encoding);
+- ``libdeflate-12``: ``deflate.zlib_compress(raw, 12)`` (PyPI ``deflate``);
+- ``zopfli``: ``zopfli.zlib.compress(raw)`` (PyPI ``zopfli``, 15 iterations), only on lists up to
+  ``--zopfli-max`` bytes because it needs seconds per 100 KB.
+
+Every output is inflated with ``zlib.decompress`` and compared with the input. The entropy bound is
+the information content of the process that generated the list (see :func:`entropy_bits`): no
+encoder that knows only that process can do better on average.
+
+Patterns: ``uniform`` revokes entries independently at random positions; ``clustered`` revokes
+bursts of consecutive entries (burst lengths geometric with mean :data:`BURST_MEAN`) at random
+starts until the density is reached. Revoked entries get status 1 on 1-bit lists and a status drawn
+uniformly from 1..3 on wider lists (one per entry when uniform, one per burst when clustered).
+
+    python3 -m benchmarks.sweep                    # the table of benchmarks/README.md
+    python3 -m benchmarks.sweep --entries 1000000 --bits 1 --densities 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import random
+import statistics
+import time
+import zlib
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import deflate
+import zopfli.zlib
+
+from statuslist import StatusList
+
+DENSITIES = (0.0001, 0.001, 0.01, 0.1, 0.5)
+BITS = (1, 2, 8)
+PATTERNS = ("uniform", "clustered")
+#: Mean length of a burst of consecutive revocations in the clustered pattern.
+BURST_MEAN = 32
+#: Largest status value drawn for a revoked entry of a list wider than one bit.
+TOP_VALUE = 3
+
+
+@dataclass(frozen=True)
+class Case:
+    bits: int
+    density: float
+    pattern: str
+    entries: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.bits}-bit {self.density * 100:g}% {self.pattern}"
+
+
+def _values(bits: int) -> int:
+    return 1 if bits == 1 else min(TOP_VALUE, (1 << bits) - 1)
+
+
+def build(case: Case) -> tuple[bytes, float]:
+    """The raw list of ``case`` and the entropy bound of its generating process, in bytes."""
+    rng = random.Random(f"{case.bits}-{case.density}-{case.pattern}-{case.entries}")
+    n, k = case.entries, _values(case.bits)
+    target = int(n * case.density)
+    statuses: dict[int, int] = {}
+    bursts: list[int] = []
+    if case.pattern == "uniform":
+        for i in rng.sample(range(n), target):
+            statuses[i] = rng.randint(1, k)
+    else:
+        p_stop = 1 / BURST_MEAN
+        while len(statuses) < target:
+            start, value = rng.randrange(n), rng.randint(1, k)
+            length = 1
+            while rng.random() >= p_stop:
+                length += 1
+            length = min(length, target - len(statuses), n - start)
+            bursts.append(length)
+            for i in range(start, start + length):
+                statuses[i] = value
+    sl = StatusList(n, case.bits)
+    idx = array("Q", statuses)
+    sl.set_many(idx, bytes(statuses[i] for i in idx))
+    return sl.to_bytes(), entropy_bits(case, len(statuses), bursts) / 8
+
+
+def _log2_binomial(n: int, k: int) -> float:
+    return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)) / math.log(2)
+
+
+def entropy_bits(case: Case, revoked: int, bursts: list[int]) -> float:
+    """Information content of the generated list, in bits.
+
+    Uniform: which ``revoked`` of the ``entries`` positions (log2 C(n, r)) and a value each.
+    Clustered: which burst starts (log2 C(n, b)), each burst's geometric length (its entropy,
+    ``H(1/m) * m`` bits for mean ``m``) and one value per burst.
+    """
+    n, k = case.entries, _values(case.bits)
+    if case.pattern == "uniform":
+        return _log2_binomial(n, revoked) + revoked * math.log2(k)
+    b = len(bursts)
+    p = 1 / BURST_MEAN
+    h = -(p * math.log2(p) + (1 - p) * math.log2(1 - p)) / p
+    return _log2_binomial(n, b) + b * (h + math.log2(k))
+
+
+def _time(fn: Callable[[], bytes], repeat: int) -> tuple[bytes, float, float]:
+    """Output, median wall seconds and median CPU seconds (all threads of the process)."""
+    walls, cpus, out = [], [], b""
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return out, statistics.median(walls), statistics.median(cpus)
+
+
+@dataclass
+class Row:
+    case: Case
+    raw: int
+    bound: float
+    #: peer name -> (compressed bytes, median wall seconds, median CPU seconds)
+    results: dict[str, tuple[int, float, float]]
+
+
+def measure(case: Case, repeat: int, zopfli_max: int) -> Row:
+    raw, bound = build(case)
+    lists = [StatusList.from_bytes(raw, case.bits) for _ in range(repeat)]
+    fresh = iter(lists)  # a cold encode each round: every chunk dirty
+    peers: dict[str, tuple[Callable[[], bytes], int]] = {
+        "ours": (lambda: next(fresh).encode(), repeat),
+        "zlib-9": (lambda: zlib.compress(raw, 9), max(1, repeat // 3)),
+        "libdeflate-12": (lambda: deflate.zlib_compress(raw, 12), max(1, repeat // 3)),
+    }
+    if len(raw) <= zopfli_max:
+        peers["zopfli"] = (lambda: zopfli.zlib.compress(raw), 1)
+    results = {}
+    for name, (fn, rounds) in peers.items():
+        out, wall, cpu = _time(fn, rounds)
+        if zlib.decompress(out) != raw:
+            raise AssertionError(f"{name} output does not inflate to the input on {case.name}")
+        results[name] = (len(out), wall, cpu)
+    return Row(case, len(raw), bound, results)
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1000:,.2f}" if s < 10 else f"{s * 1000:,.0f}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| pattern | raw bytes | entropy bound | ours | zlib-9 | libdeflate-12 | zopfli "
+        "| ours ÷ zlib-9 | ours ÷ libdeflate-12 | ours ÷ bound | ours ms | zlib-9 ms "
+        "| libdeflate-12 ms | speed × zlib-9 | CPU × zlib-9 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ours, z9, ld = r.results["ours"], r.results["zlib-9"], r.results["libdeflate-12"]
+        zop = f"{r.results['zopfli'][0]:,}" if "zopfli" in r.results else "–"
+        lines.append(
+            f"| {r.case.name} | {r.raw:,} | {r.bound:,.0f} | {ours[0]:,} | {z9[0]:,} | {ld[0]:,} "
+            f"| {zop} | {ours[0] / z9[0]:.3f} | {ours[0] / ld[0]:.3f} "
+            f"| {ours[0] / r.bound if r.bound else math.inf:.2f} "
+            f"| {_ms(ours[1])} | {_ms(z9[1])} | {_ms(ld[1])} | {z9[1] / ours[1]:.1f} "
+            f"| {z9[2] / max(ours[2], 1e-6):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--entries", type=int, default=1_000_000, help="entries per list")
+    ap.add_argument("--bits", type=int, nargs="*", default=list(BITS))
+    ap.add_argument("--densities", type=float, nargs="*", default=list(DENSITIES))
+    ap.add_argument("--patterns", nargs="*", default=list(PATTERNS))
+    ap.add_argument("--repeat", type=int, default=9, help="timed rounds of ours (zlib: a third)")
+    ap.add_argument(
+        "--zopfli-max", type=int, default=300_000, help="largest raw list zopfli is run on"
+    )
+    args = ap.parse_args(argv)
+    rows = []
+    for bits in args.bits:
+        for pattern in args.patterns:
+            for density in args.densities:
+                case = Case(bits, density, pattern, args.entries)
+                rows.append(measure(case, args.repeat, args.zopfli_max))
+                print(f"done {case.name}", flush=True)
+    print()
+    print(table(rows))
+    print()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(
+        f"{args.entries:,} entries per list; {platform.python_implementation()} "
+        f"{platform.python_version()}; medians; {stamp}"
+    )
+
+
+if __name__ == "__main__":
+    main()
