@@ -198,14 +198,14 @@ def test_permutation_batches_release_the_gil(method: str) -> None:
     uri = "https://status.example/lists/1"
 
     def prepare(factor: int) -> Callable[[], object]:
-        n = 200_000 * factor
+        n = 1_000_000 * factor
         if method == "many":
             return lambda: perm.many(0, n)
         return lambda: perm.entries_json(0, n, uri)
 
     def check_result(obs: Observation, factor: int) -> None:
         assert isinstance(obs.result, bytes)
-        n = 200_000 * factor
+        n = 1_000_000 * factor
         if method == "many":
             got = array("Q", obs.result)
             assert len(got) == n and got[n - 1] == perm(n - 1), "the measured call must be real"
