@@ -3,7 +3,7 @@
 PY ?= python3
 PIP := $(PY) -m pip
 
-.PHONY: install run nginx postgres chromium test test-rust test-python lint bench loadtest fmt clean
+.PHONY: install run nginx postgres chromium fuzz-tools test test-rust test-python lint bench loadtest fuzz fmt clean
 
 install:  ## Python deps + the native extension (release build) into the current interpreter
 	$(PIP) install --disable-pip-version-check -q -e '.[dev]'
@@ -20,7 +20,10 @@ postgres:  ## PostgreSQL server binaries, for the storage contract and multi-ins
 chromium:  ## headless Chromium, which renders the HTML load-test report in tests/loadtest
 	sh deploy/ensure-chromium.sh
 
-test: install nginx postgres chromium test-rust lint test-python
+fuzz-tools:  ## cargo-fuzz (stable toolchain), for tests/fuzz and `make fuzz`
+	sh deploy/ensure-fuzz.sh
+
+test: install nginx postgres chromium fuzz-tools test-rust lint test-python
 
 test-rust:
 	cargo test --locked -p statuslist-core
@@ -28,6 +31,7 @@ test-rust:
 lint:
 	cargo fmt --all --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+	cargo fmt --manifest-path rust/fuzz/Cargo.toml --check
 	$(PY) -m ruff check python tests benchmarks
 	$(PY) -m ruff format --check python tests benchmarks
 	$(PY) -m mypy
@@ -42,11 +46,16 @@ bench: install nginx postgres
 loadtest: install  ## the issue #5 acceptance scenario against a fresh spawned server
 	statuslist loadtest --spawn --entries 10M --revocations 200k --fetchers 50 --duration 60 --json loadtest.json
 
+fuzz: install fuzz-tools  ## a campaign: every target in turn for FUZZ_SECONDS (rust/fuzz/README.md)
+	sh deploy/fuzz-campaign.sh $(FUZZ_SECONDS)
+
 fmt:
 	cargo fmt --all
+	cargo fmt --manifest-path rust/fuzz/Cargo.toml
 	$(PY) -m ruff format python tests benchmarks
 	$(PY) -m ruff check --fix python tests benchmarks
 
 clean:
 	cargo clean
+	rm -rf rust/fuzz/target
 	rm -f python/statuslist/_native*.so

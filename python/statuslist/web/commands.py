@@ -32,6 +32,7 @@ __all__ = [
     "batch_json",
     "new_list",
     "no_binary_status",
+    "parse_json",
     "parse_list_id",
     "path_index",
     "path_list_id",
@@ -76,7 +77,11 @@ def _quote(text: str, limit: int = 64) -> str:
 
 
 async def read_json(request: web.Request) -> Any:
-    body = await read_body(request)
+    return parse_json(await read_body(request))
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON; every refusal is a :class:`BadRequestError` (400)."""
     if not body:
         raise BadRequestError("the request needs a JSON body")
     try:
