@@ -94,6 +94,16 @@ def parse_json(body: bytes) -> Any:
         raise BadRequestError("the body's JSON is nested too deeply") from None
 
 
+def _show(value: Any, limit: int = 64) -> str:
+    """Any JSON value for an error message, cut to ``limit`` characters of its repr."""
+    if isinstance(value, str):
+        return _quote(value, limit)
+    if type(value) is int and not -(10**limit) < value < 10**limit:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _object(doc: Any, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ValidationError("the body must be a JSON object")
@@ -110,7 +120,9 @@ def _is_int(v: Any) -> bool:
 
 def index(value: Any, fld: str) -> int:
     if not _is_int(value) or not 0 <= value < _U64:
-        raise ValidationError(f"index must be a non-negative integer, got {value!r}", field=fld)
+        raise ValidationError(
+            f"index must be a non-negative integer, got {_show(value)}", field=fld
+        )
     return int(value)
 
 
@@ -126,7 +138,7 @@ def status(value: Any, fld: str = "status") -> int:
     if not _is_int(value):
         raise ValidationError("status must be a name or an integer", field=fld)
     if not 0 <= value <= 255:
-        raise ValidationError(f"status {value!r} does not fit any list (0..255)", field=fld)
+        raise ValidationError(f"status {_show(value)} does not fit any list (0..255)", field=fld)
     return int(value)
 
 
@@ -274,7 +286,7 @@ def _indices(values: Any, fld: str = "indices") -> array[int]:
     except OverflowError:
         bad = next(k for k, v in enumerate(values) if not 0 <= v < _U64)
         raise ValidationError(
-            f"{fld}[{bad}] = {values[bad]} is not a non-negative integer below 2^64",
+            f"{fld}[{bad}] = {_show(values[bad])} is not a non-negative integer below 2^64",
             field=f"{fld}[{bad}]",
         ) from None
 
