@@ -10,17 +10,17 @@ Input byte 0 picks the mode:
 - 0 / 1: the rest is the response body, served as ``application/statuslist+jwt`` / ``+cwt``;
   the client trusts the spec examples' key, so the committed spec tokens verify;
 - 2: the rest is ``header 0x00 claims``, signed here as a JWS with the harness's Ed25519 key
-  (trusted, kid ``fuzz``), so the fuzzer reaches everything past the signature check;
-- 3: byte 1 is n, then n bytes of COSE protected header, then the claims; signed here as a
-  ``COSE_Sign1`` (unprotected ``{4: b"fuzz"}``).
+  (trusted as kid ``fuzz``), so the fuzzer reaches everything past the signature check;
+- 3: bytes 1-2 are n (little-endian), then n bytes of COSE protected header, then the claims;
+  signed here as a ``COSE_Sign1`` (unprotected ``{4: b"fuzz"}``);
+- 4 / 5: as 2 / 3, signed ES256 by the key of ``LEAF``, a certificate under the trusted
+  ``ANCHOR`` (harness_keys.py): with an ``x5c`` / ``x5chain`` naming it, the chain path runs.
 
 Run: ``python3 tests/fuzz/fuzz_sdk.py [libFuzzer flags] [corpus dirs]`` (rust/fuzz/README.md).
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import sys
 from typing import Any
 
@@ -28,69 +28,30 @@ import atheris
 
 with atheris.instrument_imports(include=["statuslist"]):
     import cbor2
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-    from cryptography.x509.oid import NameOID
 
     from statuslist.client import StatusListClient
     from statuslist.exceptions import StatusListError
+    from tests.fuzz.harness_keys import ANCHOR, FUZZ_JWK, KEY, NOW, SPEC_JWK, URI, b64url, es256
 
-#: Within the spec tokens' iat..exp (1686920170..2291720170).
-NOW = 1_700_000_000.0
-URI = "https://example.com/statuslists/1"
-SPEC_JWK = {
-    "kty": "EC",
-    "crv": "P-256",
-    "kid": "12",
-    "alg": "ES256",
-    "x": "I3HWm_0Ds1dPMI-IWmf4mBmH-YaeAVbPVu7vB27CxXo",
-    "y": "6N_d5Elj9bs1htgV3okJKIdbHEpkgTmAluYKJemzn1M",
-}
-KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _anchor() -> x509.Certificate:
-    """A self-signed CA over the harness key: chains in x5c/x5chain are checked against it."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fuzz anchor")])
-    start = dt.datetime.fromtimestamp(NOW - 86_400, dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(KEY.public_key())
-        .serial_number(1)
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(KEY, None)  # Ed25519 signs without a separate hash
-    )
-
-
-PUBLIC = KEY.public_key().public_bytes_raw()
 CLIENT = StatusListClient(
-    trusted_jwks=[
-        SPEC_JWK,
-        {"kty": "OKP", "crv": "Ed25519", "kid": "fuzz", "alg": "EdDSA", "x": _b64(PUBLIC)},
-    ],
-    trust_anchors=[_anchor()],
+    trusted_jwks=[SPEC_JWK, FUZZ_JWK],
+    trust_anchors=[ANCHOR],
     max_bytes=1 << 16,
     clock=lambda: NOW,
 )
 TYPES = ("application/statuslist+jwt", "application/statuslist+cwt")
 
 
-def _jws(header: bytes, claims: bytes) -> bytes:
-    signing_input = f"{_b64(header)}.{_b64(claims)}".encode()
-    return signing_input + b"." + _b64(KEY.sign(signing_input)).encode()
+def _jws(header: bytes, claims: bytes, leaf: bool) -> bytes:
+    signing_input = f"{b64url(header)}.{b64url(claims)}".encode()
+    signature = es256(signing_input) if leaf else KEY.sign(signing_input)
+    return signing_input + b"." + b64url(signature).encode()
 
 
-def _cose(protected: bytes, claims: bytes) -> bytes:
+def _cose(protected: bytes, claims: bytes, leaf: bool) -> bytes:
     tbs = cbor2.dumps(["Signature1", protected, b"", claims])
-    return cbor2.dumps(cbor2.CBORTag(18, [protected, {4: b"fuzz"}, claims, KEY.sign(tbs)]))
+    signature = es256(tbs) if leaf else KEY.sign(tbs)
+    return cbor2.dumps(cbor2.CBORTag(18, [protected, {4: b"fuzz"}, claims, signature]))
 
 
 def _run(coro: Any) -> Any:
@@ -106,15 +67,16 @@ def _run(coro: Any) -> Any:
 def one_input(data: bytes) -> None:
     if not data:
         return
-    mode, rest = data[0] % 4, data[1:]
-    if mode == 2:
+    mode, rest = data[0] % 6, data[1:]
+    leaf = mode >= 4
+    if mode in (2, 4):
         header, _, claims = rest.partition(b"\x00")
-        body = _jws(header, claims)
-    elif mode == 3:
-        if not rest:
+        body = _jws(header, claims, leaf)
+    elif mode in (3, 5):
+        if len(rest) < 2:
             return
-        n = min(rest[0], len(rest) - 1)
-        body = _cose(rest[1 : 1 + n], rest[1 + n :])
+        n = min(int.from_bytes(rest[:2], "little"), len(rest) - 2)
+        body = _cose(rest[2 : 2 + n], rest[2 + n :], leaf)
     else:
         body = rest
     try:

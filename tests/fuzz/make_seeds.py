@@ -16,8 +16,10 @@ import zlib
 from pathlib import Path
 
 import cbor2
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.conftest import load_vectors
+from tests.fuzz.harness_keys import LEAF
 
 ROOT = Path(__file__).resolve().parents[2]
 RUST = ROOT / "rust" / "fuzz" / "seeds"
@@ -107,8 +109,8 @@ def main() -> None:
             for v in VECTORS["lists"]
             if v["byte_array_hex"]
         ]
-        + [b"\x03\x05\x10\x00" + bytes(range(200)), b"\x00\x02\x03\x00" + bytes(300)]
-        + [b"\x01\x14\x40\x00" + bytes(range(0, 250, 3))],  # 80 kB: two chunks, 64 updates
+        + [b"\x03\x05\x10\x00" + bytes(range(200)), b"\x00\xf2\x03\x00" + bytes(300)]
+        + [b"\x01\xfa\x40\x00" + bytes(range(0, 250, 3))],  # 80 kB: two chunks, 64 updates
     )
     objects = [v["json"] for v in VECTORS["lists"]] + [
         {"bits": 1, "lst": "eNrbuRgAAhcBXQ", "aggregation_uri": "https://example.com/agg"}
@@ -129,7 +131,9 @@ def main() -> None:
     jwt_header = b'{"alg":"EdDSA","kid":"fuzz","typ":"statuslist+jwt"}'
     cwt_protected = cbor2.dumps({1: -8, 16: "application/statuslist+cwt"})
     sign = [
-        _sign_frame(1686920170, 2291720170, 43200, "https://example.com/statuslists/1", b"\xb9\xa3"),
+        _sign_frame(
+            1686920170, 2291720170, 43200, "https://example.com/statuslists/1", b"\xb9\xa3"
+        ),
         _sign_frame(5, None, None, "urn:x", bytes(40)),
     ]
     sign[1] = sign[1][:24] + bytes([0xC1]) + sign[1][25:]  # bits 8 and an iss
@@ -150,14 +154,24 @@ def main() -> None:
     )
 
     # Python targets (tests/fuzz/fuzz_sdk.py, fuzz_commands.py).
+    leaf = LEAF.public_bytes(Encoding.DER)
+    x5c_header = json.dumps(
+        {"alg": "ES256", "typ": "statuslist+jwt", "x5c": [base64.b64encode(leaf).decode()]},
+        separators=(",", ":"),
+    ).encode()
+    x5_protected = cbor2.dumps({1: -7, 16: "application/statuslist+cwt", 33: leaf})
+    x5_claims = _claims_cbor(small[0][1], small[0][0])
     _write(
         PY / "sdk",
         [b"\x00" + jwt, b"\x01" + cwt]
         + [b"\x02" + jwt_header + b"\x00" + _claims_json(z, b) for b, z in small[:2]]
         + [
-            b"\x03" + bytes([len(cwt_protected)]) + cwt_protected + _claims_cbor(z, b)
+            b"\x03" + struct.pack("<H", len(cwt_protected)) + cwt_protected + _claims_cbor(z, b)
             for b, z in small[:2]
-        ],
+        ]
+        # The harness key behind a certificate chain to the trusted anchor (x5c / x5chain).
+        + [b"\x04" + x5c_header + b"\x00" + _claims_json(small[0][1], small[0][0])]
+        + [b"\x05" + struct.pack("<H", len(x5_protected)) + x5_protected + x5_claims],
     )
     bodies = [
         (0, b'{"bits":2,"size":1000,"ttl":300,"formats":["jwt","cwt"],"decoys":3}'),
@@ -169,6 +183,9 @@ def main() -> None:
         (4, b'{"updates":[{"uri":"https://s.example/statuslists/a","idx":1,"status":1}]}'),
         (5, b"1\x00" + struct.pack("<QQ", 3, 2**64 - 1)),
         (6, b"12345"),
+        # Refusals quote input only up to a bound (a long index was once echoed whole).
+        (3, b'{"updates":[{"idx":"' + b"x" * 1200 + b'","status":0}]}'),
+        (3, b'{"indices":[1' + b"0" * 1200 + b'],"status":0}'),
     ]
     _write(PY / "commands", [bytes([op]) + body for op, body in bodies])
 

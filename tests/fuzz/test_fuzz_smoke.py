@@ -56,9 +56,10 @@ def rust_bin() -> Path:
         [cargo, "fuzz", *BUILD_ARGS], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert build.returncode == 0, f"cargo fuzz build failed:\n{_tail(build.stderr)}"
-    triple = subprocess.run(
-        ["rustc", "-vV"], capture_output=True, text=True, check=True
-    ).stdout.split("host: ")[1].split()[0]
+    rustc = subprocess.run(
+        [str(Path(cargo).with_name("rustc")), "-vV"], capture_output=True, text=True, check=True
+    )
+    triple = rustc.stdout.split("host: ")[1].split()[0]
     out = FUZZ / "target" / triple / "release"
     missing = [t for t in RUST_TARGETS if not (out / t).is_file()]
     assert not missing, f"cargo fuzz build produced no {missing} in {out}"
@@ -108,9 +109,9 @@ def test_atheris_target(target: str, tmp_path: Path) -> None:
         [str(ROOT / "python"), str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
     )
     log = _run(
-        [sys.executable, str(ROOT / "tests" / "fuzz" / f"fuzz_{target}.py"), "-runs=3000"],
+        [sys.executable, str(ROOT / "tests" / "fuzz" / f"fuzz_{target}.py"), "-runs=20000"],
         tmp_path,
         ROOT / "tests" / "fuzz" / "seeds" / target,
         env=env,
     )
-    assert "Done 3000 runs" in log, _tail(log)
+    assert "Done 20000 runs" in log, _tail(log)

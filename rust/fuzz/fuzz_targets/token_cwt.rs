@@ -1,29 +1,43 @@
-//! CWT Status List Tokens (spec §5.2): `verify_cwt` on arbitrary bytes, on `COSE_Sign1`s the
-//! fuzzer shapes and the target signs, and `sign_cwt` round trips.
+//! CWT Status List Tokens (spec §5.2): the envelope parser (`envelope::peek_header`), `verify`
+//! and `verify_claims` on arbitrary bytes, on `COSE_Sign1`s the fuzzer shapes and the target
+//! signs, and `sign_cwt` round trips.
 //!
 //! Input byte 0 picks the mode:
-//! - 0: the rest is the token, verified with the fuzz key and the spec example key;
+//! - 0: the rest is the token, verified with the fuzz key and the spec example key; a token that
+//!   verifies has the header `peek_header` read;
 //! - 1: byte 1 is the protected header's length n, then n bytes of protected header, then the
-//!   payload; the target signs it with the fuzz key. A verified token returns exactly the
-//!   protected header and payload signed;
+//!   payload; the target signs it with the fuzz key (unprotected `{4: "fuzz"}`), so the fuzzer
+//!   reaches `read_claims`. A verified token returns exactly the protected header and payload;
 //! - 2: claims from the rest are signed by `sign_cwt`; the token verifies and its status_list
 //!   reads back as given.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use statuslist_core::token::{sign_cwt, verify_cwt, Claims};
+use statuslist_core::envelope::{peek_header, read_claims};
+use statuslist_core::token::{sign_cwt, verify, verify_claims, Claims, Format};
 use statuslist_core::{Error, StatusList, StatusListObject};
 use statuslist_fuzz::{cose_sign1, ed_signing_key, ed_verifying_key, spec_verifying_key, u64_at};
 
+/// The errors a token may be refused with: envelope and header rules, bounds, the signature,
+/// and (for the claims) the `status_list` object's own errors.
 fn typed(e: &Error) {
     assert!(
-        matches!(e, Error::MalformedToken(_) | Error::BadSignature(_)),
-        "verify_cwt: unexpected error kind {e:?}"
+        matches!(
+            e,
+            Error::MalformedToken(_)
+                | Error::BadSignature(_)
+                | Error::CriticalExtension(_)
+                | Error::LimitExceeded { .. }
+                | Error::MalformedObject(_)
+                | Error::MalformedBase64(_)
+                | Error::InvalidBits(_)
+        ),
+        "unexpected error kind {e:?}"
     );
 }
 
 /// The value of the claim `key` in a CBOR claims map, as the bytes of that item.
-fn claim<'a>(claims: &'a [u8], key: u64) -> Option<&'a [u8]> {
+fn claim(claims: &[u8], key: u64) -> Option<&[u8]> {
     let mut d = minicbor::Decoder::new(claims);
     let n = d.map().ok()??;
     for _ in 0..n {
@@ -43,10 +57,21 @@ fuzz_target!(|data: &[u8]| {
     };
     match mode % 3 {
         0 => {
+            let peeked = peek_header(rest, Format::Cwt);
+            if let Err(e) = &peeked {
+                typed(e);
+            }
             for key in [ed_verifying_key(), spec_verifying_key()] {
-                if let Err(e) = verify_cwt(rest, &key) {
-                    typed(&e);
+                match verify_claims(rest, Format::Cwt, &key) {
+                    Ok((header, claims)) => {
+                        assert_eq!(peeked.as_ref().ok(), Some(&header));
+                        assert!(matches!(claims.status_list.bits, 1 | 2 | 4 | 8));
+                    }
+                    Err(e) => typed(&e),
                 }
+            }
+            if let Err(e) = peek_header(rest, Format::Jwt) {
+                typed(&e);
             }
         }
         1 => {
@@ -56,10 +81,15 @@ fuzz_target!(|data: &[u8]| {
             let n = usize::from(n).min(rest.len());
             let (protected, payload) = rest.split_at(n);
             let token = cose_sign1(protected, payload);
-            match verify_cwt(&token, &ed_verifying_key()) {
-                Ok(v) => {
+            match verify(&token, Format::Cwt, &ed_verifying_key()) {
+                Ok((h, v)) => {
                     assert_eq!(v.header, protected);
                     assert_eq!(v.claims, payload);
+                    assert_eq!(peek_header(&token, Format::Cwt).ok(), Some(h));
+                    match read_claims(payload, Format::Cwt) {
+                        Ok(c) => assert!(matches!(c.status_list.bits, 1 | 2 | 4 | 8)),
+                        Err(e) => typed(&e),
+                    }
                 }
                 Err(e) => {
                     typed(&e);
@@ -97,7 +127,9 @@ fuzz_target!(|data: &[u8]| {
             let key = ed_signing_key("fuzz".into()).expect("fuzz key loads");
             match sign_cwt(&claims, &key) {
                 Ok(token) => {
-                    let v = verify_cwt(&token, &ed_verifying_key()).expect("signed CWT verifies");
+                    let v = verify(&token, Format::Cwt, &ed_verifying_key())
+                        .expect("signed CWT verifies")
+                        .1;
                     let sl = claim(&v.claims, 65_533).expect("status_list claim present");
                     let obj = StatusListObject::from_cbor(sl).expect("status_list claim parses");
                     assert_eq!(obj, claims.status_list);
