@@ -44,6 +44,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import aiohttp
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.verification import (
@@ -422,7 +423,7 @@ class _Core:
         """The leaf's public key, once the chain validates to a trust anchor at the current time."""
         try:
             certs = [x509.load_der_x509_certificate(c) for c in chain]
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
             raise TokenError("x5c/x5chain holds a certificate that is not DER") from None
         builder = (
             PolicyBuilder()
@@ -438,7 +439,7 @@ class _Core:
             public = certs[0].public_key()
         except VerificationError as exc:
             raise UnknownKeyError(f"certificate chain does not validate: {exc}") from None
-        except (ValueError, TypeError) as exc:  # e.g. UnsupportedAlgorithm, bad encodings
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # bad keys or encodings
             raise UnknownKeyError(f"certificate chain cannot be used: {_show(exc, 200)}") from None
         if self._require_eku is not None:
             self._check_eku(certs[0])

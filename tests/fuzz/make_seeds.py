@@ -161,6 +161,9 @@ def main() -> None:
     ).encode()
     x5_protected = cbor2.dumps({1: -7, 16: "application/statuslist+cwt", 33: leaf})
     x5_claims = _claims_cbor(small[0][1], small[0][0])
+    at = leaf.index(bytes.fromhex("a003020102")) + 4  # [0] EXPLICIT INTEGER 2 (v3)
+    bad_version = leaf[:at] + b"\x32" + leaf[at + 1 :]
+    bad_version_header = x5c_header.replace(base64.b64encode(leaf), base64.b64encode(bad_version))
     _write(
         PY / "sdk",
         [b"\x00" + jwt, b"\x01" + cwt]
@@ -171,7 +174,9 @@ def main() -> None:
         ]
         # The harness key behind a certificate chain to the trusted anchor (x5c / x5chain).
         + [b"\x04" + x5c_header + b"\x00" + _claims_json(small[0][1], small[0][0])]
-        + [b"\x05" + struct.pack("<H", len(x5_protected)) + x5_protected + x5_claims],
+        + [b"\x05" + struct.pack("<H", len(x5_protected)) + x5_protected + x5_claims]
+        # A certificate of X.509 version 50: cryptography's InvalidVersion once escaped the SDK.
+        + [b"\x04" + bad_version_header + b"\x00" + _claims_json(small[0][1], small[0][0])],
     )
     bodies = [
         (0, b'{"bits":2,"size":1000,"ttl":300,"formats":["jwt","cwt"],"decoys":3}'),
