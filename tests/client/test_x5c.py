@@ -117,7 +117,7 @@ def _mutations(der: bytes) -> list[bytes]:
 
 @pytest.mark.parametrize("fmt", ["jwt", "cwt"])
 def test_damaged_chain_certificates_are_typed_errors(fmt: str) -> None:
-    """A chain certificate the parser refuses, e.g. a version byte of 50 (found by
+    """A chain certificate the library refuses, e.g. a version byte of 50 (found by
     tests/fuzz/fuzz_sdk.py: cryptography's InvalidVersion is no ValueError and escaped), is a
     typed refusal, for each damage, before or after the chain is checked."""
     ca_key, ca = _ca()
@@ -131,6 +131,13 @@ def test_damaged_chain_certificates_are_typed_errors(fmt: str) -> None:
     damaged = _mutations(leaf)
     version = leaf.index(bytes.fromhex("a003020102"))  # [0] EXPLICIT INTEGER 2 (v3)
     damaged.append(leaf[: version + 4] + b"\x32" + leaf[version + 5 :])
+    # An unknown signature algorithm in the signed part and a subject string of ASN.1 tag 11:
+    # cryptography 48's verifier raised KeyError: 11 rendering the subject into its error
+    # message (found by tests/fuzz/fuzz_sdk.py).
+    oid, cn = bytes.fromhex("2a8648ce3d040302"), b"\x0c\x0dstatus signer"
+    at = leaf.index(oid)
+    odd = leaf[: at + 3] + b"\x23" + leaf[at + 4 :]
+    damaged.append(odd.replace(cn, b"\x0b" + cn[1:]))
 
     async def main() -> None:
         tokens: dict[str, bytes] = {}

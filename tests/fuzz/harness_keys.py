@@ -1,7 +1,7 @@
 """The keys and certificates the SDK fuzz target trusts, shared with the seed generator.
 
-The keys and certificate fields are fixed, so the committed seeds stay valid (they hold no
-signatures: the target signs): a CA ``ANCHOR`` and a ``LEAF`` it issued,
+The keys, certificate fields and (RFC 6979) signatures are fixed, so the committed seeds stay valid
+(the tokens in them are signed by the target): a CA ``ANCHOR`` and a ``LEAF`` it issued,
 over the P-256 keys ``CA_KEY`` and ``LEAF_KEY`` (the Web PKI policy the SDK applies to chains
 refuses Ed25519 certificates), valid around ``NOW``; ``KEY`` (Ed25519) is trusted as a JWK.
 """
@@ -68,7 +68,7 @@ def _cert(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False),
             critical=True,
         )
-    return builder.sign(CA_KEY, hashes.SHA256())
+    return builder.sign(CA_KEY, hashes.SHA256(), ecdsa_deterministic=True)
 
 
 ANCHOR = _cert("fuzz anchor", "fuzz anchor", 1, ca=True, key=CA_KEY)

@@ -40,7 +40,8 @@ def _b64e(data: bytes) -> str:
 def _write(folder: Path, seeds: list[bytes]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.iterdir():
-        old.unlink()
+        if not old.name.startswith("regression-"):  # crash inputs of past findings stay
+            old.unlink()
     for seed in seeds:
         if len(seed) <= MAX_SEED + 64:
             (folder / hashlib.sha1(seed).hexdigest()).write_bytes(seed)  # noqa: S324
