@@ -1,8 +1,9 @@
 """Atheris target: the relying-party SDK's handling of a fetched Status List Token.
 
-``StatusListClient._validate`` is what runs on the bytes an HTTP answer brought (after the size
-cap): envelope and header checks, key choice (JWKs, or an ``x5c``/``x5chain`` chain against a
-trust anchor), signature, claims, time, ``sub`` and the ``lst`` inflation. Every refusal must be
+``_validate_steps`` (shared by ``StatusListClient`` and ``SyncStatusListClient``) is what runs on
+the bytes an HTTP answer brought (after the size cap): envelope and header checks, key choice
+(JWKs, or an ``x5c``/``x5chain`` chain against a trust anchor), signature, claims, time, ``sub``
+and the ``lst`` inflation. Every refusal must be
 a :class:`~statuslist.exceptions.StatusListError` subclass; anything else is a finding.
 
 Input byte 0 picks the mode:
@@ -54,14 +55,15 @@ def _cose(protected: bytes, claims: bytes, leaf: bool) -> bytes:
     return cbor2.dumps(cbor2.CBORTag(18, [protected, {4: b"fuzz"}, claims, signature]))
 
 
-def _run(coro: Any) -> Any:
-    """Drives the coroutine without an event loop: with JWKs given it must never wait on I/O."""
+def _run(steps: Any) -> Any:
+    """Runs the validation steps without a transport: with every key given, they must never ask
+    for a GET."""
     try:
-        coro.send(None)
+        wanted = next(steps)
     except StopIteration as done:
         return done.value
-    coro.close()
-    raise AssertionError("_validate waited on I/O although every key was given")
+    steps.close()
+    raise AssertionError(f"validation asked for a GET ({wanted}) although every key was given")
 
 
 def one_input(data: bytes) -> None:
@@ -80,7 +82,7 @@ def one_input(data: bytes) -> None:
     else:
         body = rest
     try:
-        entry = _run(CLIENT._validate(URI, body, TYPES[mode % 2], None, NOW))
+        entry = _run(CLIENT._validate_steps(URI, body, TYPES[mode % 2], None, NOW))
     except StatusListError:
         return
     # Accepted: the policy checks held and the list decoded within the cap.
