@@ -8,8 +8,10 @@ Input byte 0 picks the parser; the rest is the request body:
 
 - 0 ``new_list``, 1 ``allocation``, 2 ``single``, 3 ``batch_json``, 4 ``batch_by_uri``: the
   body goes through ``parse_json`` first, as ``read_json`` does;
-- 5 ``batch_binary``: ``?status=`` text, 0x00, then the binary body (no 0x00: no ``?status=``);
-- 6 ``path_index``: the body is the ``{idx}`` path segment.
+- 5 ``batch_binary``: ``?status=`` values separated by ``&``, 0x00, then the binary body (no
+  0x00: no ``?status=``);
+- 6 ``path_index``: the body is the ``{idx}`` path segment;
+- 7 ``parse_list_id``: the body is the ``{list_id}`` path segment.
 
 Run: ``python3 tests/fuzz/fuzz_commands.py [libFuzzer flags] [corpus dirs]`` (rust/fuzz/README.md).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import sys
 
 import atheris
+from multidict import MultiDict
 
 with atheris.instrument_imports(include=["statuslist"]):
     from statuslist.exceptions import ServiceError
@@ -44,16 +47,21 @@ def _check_batch(batch: UpdateBatch) -> None:
 def one_input(data: bytes) -> None:
     if not data:
         return
-    op, body = data[0] % 7, data[1:]
+    op, body = data[0] % 8, data[1:]
     try:
         if op == 5:
             status, sep, raw = body.partition(b"\x00")
-            query = {"status": status.decode("utf-8", "replace")} if sep else {}
+            values = status.decode("utf-8", "replace").split("&") if sep else []
+            query: MultiDict[str] = MultiDict(("status", v) for v in values)
             _check_batch(commands.batch_binary("l", raw if sep else body, query))
             return
         if op == 6:
-            idx = commands.path_index(body.decode("utf-8", "replace"))
+            idx = commands.path_index(body.decode("utf-8", "surrogateescape"))
             assert 0 <= idx < _U64
+            return
+        if op == 7:
+            list_id = commands.parse_list_id(body.decode("utf-8", "surrogateescape"))
+            assert list_id.isascii() and "\x00" not in list_id
             return
         doc = commands.parse_json(body)
         if op == 0:

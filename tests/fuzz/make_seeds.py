@@ -188,7 +188,9 @@ def main() -> None:
         (3, b'{"indices":[1,2],"statuses":["VALID",2]}'),
         (4, b'{"updates":[{"uri":"https://s.example/statuslists/a","idx":1,"status":1}]}'),
         (5, b"1\x00" + struct.pack("<QQ", 3, 2**64 - 1)),
+        (5, b"INVALID&1\x00" + struct.pack("<Q", 5)),
         (6, b"12345"),
+        (7, b"9a12bc34de56f701"),
         # Refusals quote input only up to a bound (a long index was once echoed whole).
         (3, b'{"updates":[{"idx":"' + b"x" * 1200 + b'","status":0}]}'),
         (3, b'{"indices":[1' + b"0" * 1200 + b'],"status":0}'),
