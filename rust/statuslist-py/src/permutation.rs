@@ -134,17 +134,20 @@ impl IndexPermutation {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let indices = self.range(py, start, count, Permutation::many)?;
         let json = EntriesJson::new(&indices, uri);
-        PyBytes::new_with(py, json.len(), |buf| {
-            if indices.len() as u64 <= ATTACHED {
+        if indices.len() as u64 <= ATTACHED {
+            return PyBytes::new_with(py, json.len(), |buf| {
                 json.write(buf);
                 Ok(())
-            } else {
-                detached(py, || {
-                    json.write(buf);
-                    Ok(())
-                })
-            }
-        })
+            });
+        }
+        // Long: written without the GIL into a buffer of our own, then copied once (a
+        // `new_with` buffer is zero-filled first, with the GIL held: as long as the write).
+        let out = detached(py, || {
+            let mut out = vec![0u8; json.len()];
+            json.write(&mut out);
+            Ok(out)
+        })?;
+        Ok(PyBytes::new(py, &out))
     }
 
     /// The whole answer of one allocation, `[{"status_list": {"idx": N, "uri": "…"}}, …]` as
@@ -182,17 +185,18 @@ impl IndexPermutation {
                 .map(|(idx, (_, _, _, uri))| EntriesJson::new(idx, uri))
                 .collect(),
         );
-        PyBytes::new_with(py, answer.len(), |buf| {
-            if total <= ATTACHED {
+        if total <= ATTACHED {
+            return PyBytes::new_with(py, answer.len(), |buf| {
                 answer.write(buf);
                 Ok(())
-            } else {
-                detached(py, || {
-                    answer.write(buf);
-                    Ok(())
-                })
-            }
-        })
+            });
+        }
+        let out = detached(py, || {
+            let mut out = vec![0u8; answer.len()];
+            answer.write(&mut out);
+            Ok(out)
+        })?;
+        Ok(PyBytes::new(py, &out))
     }
 
     fn __repr__(&self) -> String {
