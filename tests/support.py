@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from statuslist import StatusList
 from statuslist.exceptions import LoadtestError
 from statuslist.loadtest.spawn import free_port, serve_command, wait_ready
 
@@ -160,6 +162,17 @@ class ServerProcess:
                 return resp.status, dict(resp.headers), resp.read()
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
+
+    def served_list(self, list_id: str) -> StatusList:
+        """The list as served right after an explicit publish, decoded from its JWT."""
+        self.api("POST", f"/v1/lists/{list_id}/publish")
+        status, _, body = self.request(
+            "GET", f"/statuslists/{list_id}", headers={"Accept": "application/statuslist+jwt"}
+        )
+        assert status == 200, body[:200]
+        payload = body.split(b".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+        return StatusList.from_json(claims["status_list"])
 
     def api(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         """An issuer API call with the admin key that must succeed; returns the parsed JSON."""

@@ -1,5 +1,6 @@
-"""The ``client_kind`` fixture: a test run once with the asyncio client and once with the
-synchronous one (``tests.client.live.query`` reads it)."""
+"""Fixtures of the SDK tests: ``server``, the real local HTTP server serving crafted answers
+(one per module), and ``client_kind``, which runs a test once with the asyncio client and
+once with the synchronous one (``tests.client.live.query`` reads it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.client import live
+from tests.client.live import LiveServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with LiveServer() as srv:
+        yield srv
 
 
 @pytest.fixture(params=["async", "sync"])

@@ -5,7 +5,6 @@ never anything else (issue #12)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import cbor2
 import pytest
@@ -31,12 +30,6 @@ from tests.client.test_hostile import HEADER
 def _both_clients(client_kind: str) -> str:
     """Every case against the asyncio client and the synchronous one."""
     return client_kind
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with LiveServer() as live:
-        yield live
 
 
 def _seeds(uri: str) -> list[tuple[bytes, str]]:

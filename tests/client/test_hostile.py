@@ -56,12 +56,6 @@ def _both_clients(client_kind: str) -> str:
     return client_kind
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with LiveServer() as live:
-        yield live
-
-
 def _jwt_with(uri: str, header: dict[str, Any] | None = None, **claims: Any) -> bytes:
     return raw_jwt(
         json.dumps({**HEADER, **(header or {})}).encode(),

@@ -5,7 +5,6 @@ mechanism registry."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,12 +18,6 @@ from statuslist.client import (
 from statuslist.exceptions import MalformedError
 from tests.client.live import JWT_TYPE, LiveServer, Reply
 from tests.client.test_client import KEY, NOW, forged_jwt
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with LiveServer() as live:
-        yield live
 
 
 def test_one_client_shared_by_threads(server: LiveServer) -> None:

@@ -5,7 +5,6 @@ no batch may be half-applied; no index handed out before the crash is handed out
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import random
 import time
@@ -23,15 +22,7 @@ BATCH = 25
 
 
 def _entries(server: ServerProcess, list_id: str) -> StatusList:
-    """The list as served after an explicit publish (decoded from the JWT)."""
-    server.api("POST", f"/v1/lists/{list_id}/publish")
-    status, _, body = server.request(
-        "GET", f"/statuslists/{list_id}", headers={"Accept": "application/statuslist+jwt"}
-    )
-    assert status == 200
-    payload = body.split(b".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
-    return StatusList.from_json(claims["status_list"])
+    return server.served_list(list_id)
 
 
 async def _load(
