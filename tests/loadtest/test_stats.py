@@ -146,3 +146,32 @@ def test_timelines_merge_slot_by_slot_and_stay_bounded(
         inside = [t for t, *_ in events if int(t // merged.width) == k]
         assert sslot.rss_max == max(inside)
         assert sslot.cpu_total == max(inside) / 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=40.0), min_size=1, max_size=200),
+    st.floats(min_value=0.0, max_value=40.0),
+)
+def test_timeline_rates_are_finite_whatever_the_window(times: list[float], window: float) -> None:
+    """Requests answered just after the window closed (a slot it covers by a hair, or not at
+    all) still give finite, non-negative rates and a positive denominator: the report of a run
+    never fails on its last slot (a CI run once divided by a coverage rounded to 0.0)."""
+    tl = Timeline()
+    for t in times:
+        tl.record("get", t, ok=True, latency=0.001, entries=1)
+    doc = tl.as_dict(["http://x"], window)
+    points = doc["operations"]["get"]
+    assert sum(p["ok"] for p in points) == len(times)
+    for p in points:
+        assert p["seconds"] > 0
+        assert math.isfinite(p["requests_per_s"]) and p["requests_per_s"] >= 0
+        assert p["requests_per_s"] <= p["ok"] * 20 / tl.width + 0.01
+
+
+def test_timeline_sliver_slot_of_a_window() -> None:
+    """The exact case: a window of 3.0004 s, a request in its fourth slot."""
+    tl = Timeline()
+    tl.record("get", 3.0002, ok=True, latency=0.001, entries=1)
+    (point,) = tl.as_dict([], 3.0004)["operations"]["get"]
+    assert point["seconds"] == 0.05 and point["requests_per_s"] == 20.0

@@ -305,15 +305,18 @@ class Timeline:
         w = self.width
 
         def covered(k: int) -> float:
+            # A slot the window only grazes (requests answered just after it closed) is
+            # counted as at least a twentieth of a slot: never a zero denominator, and a
+            # sliver's few requests never show as a spike.
             inside = min(w, window - k * w)
-            return round(inside if inside > 0 else w, 3)
+            return max(inside, w / 20)
 
         ops: dict[str, list[dict[str, Any]]] = {}
         for name, slots in self.ops.items():
             ops[name] = [
                 {
                     "t": k * w,
-                    "seconds": covered(k),
+                    "seconds": round(covered(k), 3),
                     "ok": s.ok,
                     "errors": s.errors,
                     "entries": s.entries,
