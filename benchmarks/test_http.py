@@ -30,12 +30,8 @@ import json
 import multiprocessing
 import os
 import random
-import signal
 import statistics
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from array import array
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -50,7 +46,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from statuslist import StatusList
 from statuslist.codec import INVALID
-from tests.support import ServerProcess, free_port, nginx_binary
+from tests.support import NginxProcess, ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -115,7 +111,7 @@ def _stat(benchmark: BenchmarkFixture, name: str) -> float:
     return value
 
 
-def _pid(proc: ServerProcess | Nginx) -> int:
+def _pid(proc: ServerProcess | NginxProcess) -> int:
     assert proc.proc is not None, "not running"
     return proc.proc.pid
 
@@ -377,85 +373,15 @@ class LoadGenerators:
 # -- nginx --------------------------------------------------------------------------------------
 
 
-def _nginx_binary() -> str:
-    return nginx_binary("the peer of the cached-GET benchmark")
-
-
-class Nginx:
-    """nginx in the foreground, one worker, serving ``root`` as static files on a free port."""
-
-    def __init__(self, tmp: Path, root: Path) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        (tmp / "temp").mkdir()
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        temp_paths = "".join(
-            f"    {kind}_temp_path {tmp / 'temp' / kind};\n"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        self.conf = tmp / "nginx.conf"
-        self.conf.write_text(
-            "daemon off;\n"
-            "master_process on;\n"
-            "worker_processes 1;\n"
-            f"pid {tmp / 'nginx.pid'};\n"
-            f"error_log {tmp / 'error.log'} warn;\n"
-            f"{user}"
-            "events { worker_connections 1024; }\n"
-            "http {\n"
-            "    access_log off;\n"
-            f"{temp_paths}"
-            "    sendfile on;\n"
-            "    tcp_nopush on;\n"
-            "    keepalive_requests 1000000;\n"
-            "    server {\n"
-            f"        listen 127.0.0.1:{self.port};\n"
-            f"        root {root};\n"
-            f"        location / {{ default_type {JWT}; }}\n"
-            "    }\n"
-            "}\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, binary: str, probe: str) -> Nginx:
-        opts = ["-p", f"{self.tmp}/", "-e", str(self.tmp / "error.log"), "-c", str(self.conf)]
-        check = subprocess.run(  # noqa: S603 - the nginx binary found by _nginx_binary
-            [binary, "-t", *opts], capture_output=True, text=True, check=False
-        )
-        if check.returncode != 0:
-            pytest.fail(f"nginx -t rejected the config:\n{check.stderr}", pytrace=False)
-        self.proc = subprocess.Popen(  # noqa: S603
-            [binary, *opts],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"nginx exited with {self.proc.returncode}", pytrace=False)
-            try:
-                with urllib.request.urlopen(self.url + probe, timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail("nginx did not answer within 20 s", pytrace=False)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # fast shutdown, master and worker
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+def static_site(root: Path, port: int) -> str:
+    """nginx serving ``root`` as static files: the peer of the cached GET."""
+    return (
+        "    server {\n"
+        f"        listen 127.0.0.1:{port};\n"
+        f"        root {root};\n"
+        f"        location / {{ default_type {JWT}; }}\n"
+        "    }\n"
+    )
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -523,13 +449,15 @@ def published_10m(server: ServerProcess) -> tuple[str, bytes]:
 @pytest.fixture(scope="module")
 def nginx(
     tmp_path_factory: pytest.TempPathFactory, published_10m: tuple[str, bytes]
-) -> Iterator[Nginx]:
+) -> Iterator[NginxProcess]:
     path, token = published_10m
     tmp = tmp_path_factory.mktemp("bench-nginx")
     root = tmp / "www"
     (root / path.lstrip("/")).parent.mkdir(parents=True)
     (root / path.lstrip("/")).write_bytes(token)
-    proc = Nginx(tmp, root).start(_nginx_binary(), path)
+    port = free_port()
+    proc = NginxProcess(tmp, static_site(root, port), url=f"http://127.0.0.1:{port}")
+    proc.start(proc.url + path)
     try:
         yield proc
     finally:
@@ -715,7 +643,7 @@ def test_cached_get_vs_nginx(
     benchmark.group = f"HTTP cached GET of a {GET_LIST:,}-entry list token, 50 connections"
     path, token = published_10m
     if peer == "nginx":
-        peer_proc: Nginx | ServerProcess = request.getfixturevalue("nginx")
+        peer_proc: NginxProcess | ServerProcess = request.getfixturevalue("nginx")
     else:
         peer_proc = server
     url = peer_proc.url + path

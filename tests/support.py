@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ from statuslist.exceptions import LoadtestError
 from statuslist.loadtest.spawn import free_port, serve_command, wait_ready
 
 __all__ = [
+    "NJS_MODULE",
     "REPO",
+    "NginxProcess",
     "ServerProcess",
     "fill",
     "free_port",
@@ -69,6 +72,108 @@ def nginx_binary(why: str = "the CDN tests") -> str:
             pytrace=False,
         )
     return found
+
+
+#: Debian's njs module (libnginx-mod-http-js), for the origin-offload config.
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+
+
+class NginxProcess:
+    """The real nginx in the foreground, one worker, every path in ``tmp``: ``http_conf`` is
+    the ``http {}`` block's content (a site template rendered, or a static server). With
+    ``njs``, the njs module is loaded (installed by ``deploy/nginx/ensure-nginx.sh``); ``url``
+    is where it listens, for the caller's convenience."""
+
+    def __init__(self, tmp: Path, http_conf: str, *, url: str = "", njs: bool = False) -> None:
+        self.tmp = tmp
+        self.url = url
+        (tmp / "temp").mkdir(exist_ok=True)
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        load = ""
+        if njs:
+            if not NJS_MODULE.is_file():  # installs it, as make test does
+                script = REPO / "deploy" / "nginx" / "ensure-nginx.sh"
+                subprocess.run(["/bin/sh", str(script)], capture_output=True, check=False)
+            if not NJS_MODULE.is_file():
+                pytest.fail(
+                    f"nginx's njs module ({NJS_MODULE}) is needed: run "
+                    "deploy/nginx/ensure-nginx.sh (as root)",
+                    pytrace=False,
+                )
+            load = f"load_module {NJS_MODULE};\n"
+        temp_paths = "".join(
+            f"    {kind}_temp_path {tmp / 'temp' / kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        self.conf = tmp / "nginx.conf"
+        self.conf.write_text(
+            f"{load}"
+            "daemon off;\n"
+            "master_process on;\n"
+            "worker_processes 1;\n"
+            f"pid {tmp / 'nginx.pid'};\n"
+            f"error_log {tmp / 'error.log'} warn;\n"
+            f"{user}"
+            "events { worker_connections 1024; }\n"
+            "http {\n"
+            "    access_log off;\n"
+            f"{temp_paths}"
+            "    sendfile on;\n"
+            "    tcp_nopush on;\n"
+            "    keepalive_requests 1000000;\n"
+            f"{http_conf}\n"
+            "}\n"
+        )
+        self.log_path = tmp / "nginx.out"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def log(self) -> str:
+        parts = []
+        for path in (self.log_path, self.tmp / "error.log"):
+            text = path.read_text(errors="replace") if path.exists() else "(none)"
+            parts.append(f"--- {path.name} ---\n{text[-4000:]}")
+        return "\n".join(parts)
+
+    def start(self, probe_url: str, *, timeout: float = 20.0) -> NginxProcess:
+        """Checks the config (``nginx -t``), starts nginx and waits until ``probe_url``
+        answers 200; fails the test with nginx's logs otherwise."""
+        binary = nginx_binary()
+        opts = ["-p", f"{self.tmp}/", "-e", str(self.tmp / "error.log"), "-c", str(self.conf)]
+        check = subprocess.run([binary, "-t", *opts], capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            pytest.fail(f"nginx -t rejected the config:\n{check.stderr}", pytrace=False)
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [binary, *opts], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"nginx exited with {self.proc.returncode}\n{self.log()}", pytrace=False
+                )
+            try:
+                with urllib.request.urlopen(probe_url, timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        pytest.fail(f"nginx: {probe_url} not ready after {timeout:.0f} s\n{self.log()}")
+
+    def stop(self) -> None:
+        """SIGTERM (fast shutdown of master and worker), SIGKILL after 10 s."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
 
 
 class ServerProcess:

@@ -1,9 +1,12 @@
 #!/bin/sh
-# Make sure an nginx binary exists, installing it from apt when it does not.
-# Idempotent: when nginx is already there this only prints its path.
-# Used by `make test` before the integration tests (tests/deploy/test_nginx_cache.py),
-# which run the real nginx binary in front of a real `statuslist serve`.
+# Make sure an nginx binary exists, and its njs module (for the origin-offload config,
+# offload.conf.template), installing them from apt when they do not.
+# Idempotent: when both are there this only prints nginx's path.
+# Used by `make test` before the integration tests (tests/deploy/test_nginx_cache.py,
+# tests/deploy/test_offload.py), which run the real nginx binary with a real `statuslist serve`.
 set -eu
+
+NJS_MODULE=/usr/lib/nginx/modules/ngx_http_js_module.so
 
 find_nginx() {
     if command -v nginx >/dev/null 2>&1; then
@@ -15,7 +18,7 @@ find_nginx() {
     fi
 }
 
-if path=$(find_nginx); then
+if path=$(find_nginx) && [ -f "$NJS_MODULE" ]; then
     echo "$path"
     exit 0
 fi
@@ -30,15 +33,23 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-echo "ensure-nginx: nginx not found, installing it with apt-get" >&2
+echo "ensure-nginx: nginx or its njs module not found, installing them with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
-# The "light" flavour has everything the cache config uses (proxy, map, cache); plain nginx
-# is the fallback for releases that no longer ship the flavoured packages.
-if ! { apt-get update -qq &&
-    { apt-get install -y -qq nginx-light </dev/null ||
-        apt-get install -y -qq nginx </dev/null; }; }; then
-    echo "ensure-nginx: apt-get could not install nginx-light or nginx" >&2
-    exit 1
+apt-get update -qq
+if ! find_nginx >/dev/null; then
+    # The "light" flavour has everything the cache config uses (proxy, map, cache); plain
+    # nginx is the fallback for releases that no longer ship the flavoured packages.
+    if ! { apt-get install -y -qq nginx-light </dev/null ||
+        apt-get install -y -qq nginx </dev/null; }; then
+        echo "ensure-nginx: apt-get could not install nginx-light or nginx" >&2
+        exit 1
+    fi
+fi
+if [ ! -f "$NJS_MODULE" ]; then
+    if ! apt-get install -y -qq libnginx-mod-http-js </dev/null; then
+        echo "ensure-nginx: apt-get could not install libnginx-mod-http-js (njs)" >&2
+        exit 1
+    fi
 fi
 
 if ! path=$(find_nginx); then

@@ -13,6 +13,7 @@ A TOML file looks like::
     publish_interval = 1.0
     token_lifetime = 86400          # seconds from iat to exp
     history_retention = 0           # seconds of ?time= history; 0 = off (501)
+    # offload_dir = "/var/lib/statuslist/offload"  # also write every token here, for nginx
 
     [list_defaults]
     bits = 2
@@ -107,6 +108,7 @@ class Settings:
     publish_interval: float = 1.0
     token_lifetime: int = 86_400
     history_retention: int = 0
+    offload_dir: Path | None = None  # origin offload: tokens written here for nginx
     checkpoint_interval: float = 30.0
     shutdown_timeout: float = 30.0
     list_defaults: ListDefaults = field(default_factory=ListDefaults)
@@ -225,6 +227,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "STATUSLIST_PUBLISH_INTERVAL": ("publish_interval", float),
     "STATUSLIST_TOKEN_LIFETIME": ("token_lifetime", int),
     "STATUSLIST_HISTORY_RETENTION": ("history_retention", int),
+    "STATUSLIST_OFFLOAD_DIR": ("offload_dir", Path),
 }
 
 
@@ -241,7 +244,9 @@ def _from_mapping(data: Mapping[str, Any], base: Settings) -> Settings:
             values[key] = _section(Limits, value, "limits")
         elif key == "issuers":
             values[key] = _issuers(value)
-        elif key == "data_dir":
+        elif key in ("data_dir", "offload_dir"):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{key} must be a non-empty path")
             values[key] = Path(value)
         else:
             values[key] = value

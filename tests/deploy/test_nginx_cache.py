@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +29,7 @@ from typing import Any
 import pytest
 
 from statuslist.client import StatusListClient
-from tests.support import ServerProcess, free_port, nginx_binary
+from tests.support import NginxProcess, ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx" / "statuslist.conf.template"
@@ -77,85 +75,14 @@ def http(
             return Reply(err.code, err.headers, err.read())
 
 
-def tail(path: Path, limit: int = 4000) -> str:
-    text = path.read_text(errors="replace") if path.exists() else "(no file)"
-    return f"--- {path.name} ---\n{text[-limit:]}"
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL when it has not exited after 10 s."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], logs: list[Path], what: str) -> None:
-    """Poll ``url`` until it answers 200; fail with the logs when the process dies or time runs
-    out."""
-    deadline = time.monotonic() + START_TIMEOUT
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"{what} exited with {proc.returncode} before {url} answered\n"
-                + "\n".join(tail(p) for p in logs),
-                pytrace=False,
-            )
-        try:
-            reply = http("GET", url)
-        except OSError as exc:
-            last = repr(exc)
-        else:
-            if reply.status == 200:
-                return
-            last = f"HTTP {reply.status}"
-        time.sleep(0.1)
-    pytest.fail(
-        f"{what}: {url} not ready after {START_TIMEOUT:.0f} s ({last})\n"
-        + "\n".join(tail(p) for p in logs),
-        pytrace=False,
-    )
-
-
-def render_nginx_conf(tmp: Path, upstream: str, listen: str) -> Path:
-    """The template rendered the way envsubst would, included in a complete, self-contained
-    nginx.conf whose every path lies in ``tmp``."""
-    site = TEMPLATE.read_text()
-    for name, value in {
-        "STATUSLIST_UPSTREAM": upstream,
-        "NGINX_LISTEN": listen,
-        "NGINX_CACHE_DIR": str(tmp / "cache"),
-    }.items():
+def render_template(template: Path, values: dict[str, str]) -> str:
+    """A deploy/nginx template rendered the way envsubst would; every placeholder filled."""
+    site = template.read_text()
+    for name, value in values.items():
         site = site.replace("${" + name + "}", value)
     left = re.findall(r"\$\{\w+\}", site)
     assert not left, f"the template has placeholders the test does not fill: {left}"
-    (tmp / "statuslist.conf").write_text(site)
-    (tmp / "temp").mkdir()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    temp_paths = "".join(
-        f"    {kind}_temp_path {tmp / 'temp' / kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        "daemon off;\n"
-        "master_process on;\n"
-        "worker_processes 1;\n"
-        f"pid {tmp / 'nginx.pid'};\n"
-        f"error_log {tmp / 'error.log'};\n"
-        f"{user}"
-        "events {}\n"
-        "http {\n"
-        f"    access_log {tmp / 'access.log'};\n"
-        f"{temp_paths}"
-        f"    include {tmp / 'statuslist.conf'};\n"
-        "}\n"
-    )
-    return conf
+    return site
 
 
 @dataclass(frozen=True)
@@ -172,7 +99,6 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    nginx = nginx_binary()
     tmp = tmp_path_factory.mktemp("nginx-cache")
     service_port, nginx_port = free_port(), free_port()
     origin = f"http://127.0.0.1:{service_port}"
@@ -184,21 +110,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         api_key = server.api_key
 
-        conf = render_nginx_conf(tmp, f"127.0.0.1:{service_port}", f"127.0.0.1:{nginx_port}")
-        prefix = ["-p", f"{tmp}/", "-e", str(tmp / "error.log"), "-c", str(conf)]
-        check = subprocess.run([nginx, "-t", *prefix], capture_output=True, text=True, check=False)
-        assert check.returncode == 0, f"nginx -t rejected the config:\n{check.stderr}"
-
-        nginx_log = tmp / "nginx.out"
-        with nginx_log.open("wb") as out:
-            proc = subprocess.Popen(
-                [nginx, *prefix], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+        site = render_template(
+            TEMPLATE,
+            {
+                "STATUSLIST_UPSTREAM": f"127.0.0.1:{service_port}",
+                "NGINX_LISTEN": f"127.0.0.1:{nginx_port}",
+                "NGINX_CACHE_DIR": str(tmp / "cache"),
+            },
+        )
+        nginx = NginxProcess(tmp, site, url=proxy).start(f"{proxy}/healthz")
         try:
-            wait_ready(f"{proxy}/healthz", proc, [nginx_log, tmp / "error.log"], "nginx")
             yield Stack(origin=origin, proxy=proxy, api_key=api_key, cache_dir=tmp / "cache")
         finally:
-            stop(proc)
+            nginx.stop()
     finally:
         server.stop(timeout=10)
 

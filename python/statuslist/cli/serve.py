@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help=f"seconds ({defaults.publish_interval})",
     )
+    srv.add_argument(
+        "--offload-dir",
+        type=Path,
+        default=None,
+        help="also write every published token to this directory, for nginx to serve "
+        "(deploy/nginx/offload.conf.template)",
+    )
     srv.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     srv.set_defaults(handler=_serve)
 
@@ -59,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
             public_base_url=args.public_url,
             publish_interval=args.publish_interval,
             database_url=args.database_url,
+            offload_dir=args.offload_dir,
         )
 
     settings = read_settings()

@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from aiohttp import web
 
 from statuslist.config import Settings
-from statuslist.exceptions import StatusListError
+from statuslist.exceptions import ConfigError, StatusListError
 from statuslist.metrics import Metrics
 from statuslist.service import Service, running
 from statuslist.web import logs
 from statuslist.web.issuer import create_issuer_app
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS, Runtime
+from statuslist.web.offload import Offload
 from statuslist.web.public import ROUTES, public_middleware
 from statuslist.web.served import ServedTokens
 
@@ -39,9 +40,15 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
-    runtime = app[RUNTIME] = Runtime(ServedTokens())
+    offload = Offload(settings.offload_dir) if settings.offload_dir is not None else None
+    runtime = app[RUNTIME] = Runtime(ServedTokens(offload))
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
+        if offload is not None:
+            try:
+                await asyncio.to_thread(offload.prepare)
+            except OSError as exc:
+                raise ConfigError(f"offload_dir {offload.root}: {exc.strerror or exc}") from None
         async with running(
             settings, metrics=app[METRICS], listeners=[runtime.tokens.update]
         ) as svc:

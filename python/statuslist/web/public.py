@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +22,7 @@ from statuslist.service.errors import (
 )
 from statuslist.web.commands import canonical_int, path_list_id
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS
-from statuslist.web.negotiation import etag_matches
+from statuslist.web.negotiation import etag_matches, http_date
 from statuslist.web.openapi import MAX_TIME, openapi
 from statuslist.web.problems import internal_error, problem, problem_from_http
 from statuslist.web.served import (
@@ -91,13 +91,12 @@ def _not_modified(request: web.Request, rep: Representation, served: ServedList)
     inm = _header(request, "If-None-Match")
     if inm is not None:
         return etag_matches(inm, rep.etag)
-    ims = request.headers.get("If-Modified-Since")
+    ims = request.headers.get("If-Modified-Since")  # one line (see _SINGLETONS)
     if ims is not None:
-        try:
-            since = parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError, IndexError):
+        since = http_date(ims)  # not an HTTP-date: ignored (RFC 9110 §13.1.3)
+        if since is None:
             return False
-        if served.same_second and int(since) == rep.iat:
+        if served.same_second and since == rep.iat:
             return False  # the client may hold the other token of that second
         return rep.iat <= since
     return False
@@ -107,8 +106,16 @@ def _unavailable() -> web.Response:
     return problem(UnavailableError("the token is being published; retry shortly"), _NO_STORE)
 
 
+#: Header fields of which nginx (the offload and CDN configs) refuses a second line with a 400;
+#: the token GET does the same, so both answer any request alike.
+_SINGLETONS = ("If-Modified-Since", "If-Unmodified-Since", "Authorization")
+
+
 async def get_status_list(request: web.Request) -> web.StreamResponse:
     list_id = path_list_id(request)
+    for name in _SINGLETONS:
+        if len(request.headers.getall(name, ())) > 1:
+            raise BadRequestError(f"{name} must be sent once", field=name)
     tokens = request.app[RUNTIME].tokens
     served = tokens.get(list_id)
     if served is None:
@@ -122,7 +129,6 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
             if svc.lists.find(list_id) is None:
                 raise NotFoundError(f"no status list {list_id!r}")  # an id: short, ASCII
             return _unavailable()
-    headers = request.headers
     fmt = tokens.negotiate(_header(request, "Accept"), served)
     if fmt is None:  # the answer depends on Accept too: a cache must know
         err = NotAcceptableError(
@@ -131,7 +137,7 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
         return problem(err, {**CORS, "Vary": VARY})
     if "time" in request.query:
         return await _historical(request, list_id, fmt)
-    if fmt == "jwt" and tokens.gzip_ok(headers.get("Accept-Encoding")):
+    if fmt == "jwt" and tokens.gzip_ok(_header(request, "Accept-Encoding")):
         rep = served.reps["jwt+gzip"]
     else:
         rep = served.reps[fmt]
@@ -222,6 +228,9 @@ async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     reasons = rt.service.not_ready() if rt.started else ["starting"]
     problems = rt.service.degraded() if rt.started else []
+    offload = rt.tokens.offload
+    if offload is not None and offload.last_error is not None:
+        problems = [*problems, offload.last_error]  # nginx serves older tokens meanwhile
     status = "not ready" if reasons else "degraded" if problems else "ready"
     doc: dict[str, Any] = {"status": status}
     if rt.started:

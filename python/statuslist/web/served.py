@@ -11,8 +11,12 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 from statuslist.service import Published
+
+if TYPE_CHECKING:
+    from statuslist.web.offload import Offload
 from statuslist.web.negotiation import accepts_gzip, choose_media_type
 
 __all__ = ["CORS", "MEDIA", "Representation", "ServedList", "ServedTokens", "etag_of"]
@@ -92,9 +96,11 @@ class ServedList:
 
 
 class ServedTokens:
-    """The cache, filled by the publisher's announcements; lookups on the event loop."""
+    """The cache, filled by the publisher's announcements; lookups on the event loop. With an
+    ``offload`` writer, every list it takes in is also written to the offload directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, offload: Offload | None = None) -> None:
+        self.offload = offload
         self._lists: dict[str, ServedList] = {}
         self._negotiated: dict[tuple[str | None, tuple[str, ...]], str | None] = {}
         self._gzip: dict[str | None, bool] = {}
@@ -106,15 +112,25 @@ class ServedTokens:
         """Builds the representations of freshly published lists, then swaps them in."""
         if not published:
             return
-        built = await asyncio.to_thread(lambda: [ServedList.build(p) for p in published])
+        prev = [self._lists.get(p.list_id) for p in published]
+
+        def build() -> list[ServedList]:
+            built = []
+            for pub, before in zip(published, prev, strict=True):
+                served = ServedList.build(pub)
+                if before is not None and any(
+                    r.iat == served.reps[k].iat and r.etag != served.reps[k].etag
+                    for k, r in before.reps.items()
+                    if k in served.reps
+                ):
+                    served = dataclasses.replace(served, same_second=True)
+                built.append(served)
+            if self.offload is not None:
+                self.offload.write(zip((p.list_id for p in published), built, strict=True))
+            return built
+
+        built = await asyncio.to_thread(build)
         for pub, served in zip(published, built, strict=True):
-            prev = self._lists.get(pub.list_id)
-            if prev is not None and any(
-                r.iat == served.reps[k].iat and r.etag != served.reps[k].etag
-                for k, r in prev.reps.items()
-                if k in served.reps
-            ):
-                served = dataclasses.replace(served, same_second=True)
             self._lists[pub.list_id] = served
 
     def negotiate(self, accept: str | None, served: ServedList) -> str | None:

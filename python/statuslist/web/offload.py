@@ -1,0 +1,117 @@
+"""Origin offload: every published token also written to a directory that nginx serves directly
+(``deploy/nginx/offload.conf.template`` with ``deploy/nginx/statuslist.js``), with the same
+negotiation, headers, ETags and 304s as the service.
+
+The layout, under ``offload_dir``::
+
+    tokens/<list id>/<tag>.jwt       the JWT            (tag: the ETag without its quotes)
+    tokens/<list id>/<tag>.jwt.gz    the gzip'd JWT, the very bytes the service sends
+    tokens/<list id>/<tag>.cwt       the CWT
+    lists/<list id>.json             what nginx needs to answer: the ETags and files above,
+                                     iat, exp, ttl, the formats offered, Last-Modified
+
+Token files are named by their ETag, so they never change once written: nginx reads a list's
+``.json`` and then opens the file it names, and whatever publish happens in between, the bytes
+it sends are the bytes behind the ETag it sends. Every file is written under a temporary name
+and renamed into place (atomic on POSIX); the ``.json`` last, after its token files. Each file's
+mtime is the token's ``iat``, so nginx's own ``Last-Modified`` equals the service's. The files
+of the generation before the current one are kept (a reader may have just read its ``.json``);
+older ones are removed. Nothing is fsynced: the directory is a cache that the service rewrites
+from its store on every start and every publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from email.utils import formatdate
+from pathlib import Path
+
+from statuslist.web.served import ServedList
+
+__all__ = ["FORMAT_VERSION", "Offload"]
+
+log = logging.getLogger("statuslist.web.offload")
+
+#: The layout's version, in every ``.json`` (``statuslist.js`` refuses another).
+FORMAT_VERSION = 1
+_SUFFIX = {"jwt": ".jwt", "jwt+gzip": ".jwt.gz", "cwt": ".cwt"}
+
+
+class Offload:
+    """Writes the served tokens of freshly published lists into ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.last_error: str | None = None
+        self._previous: dict[str, set[str]] = {}  # per list: the file names of the last write
+
+    def prepare(self) -> None:
+        """Creates the directory (and checks it is writable) before the service starts."""
+        for sub in ("tokens", "lists"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob("**/.*"):  # a write cut short by a crash
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.root / "lists", prefix=".probe-"):
+            pass  # writable
+
+    def write(self, lists: Iterable[tuple[str, ServedList]]) -> None:
+        """Writes each list's files (blocking: run it off the event loop). A failure is logged
+        and kept in :attr:`last_error` (for ``/readyz``): the service still answers from memory,
+        and nginx falls back to it once the token on disk expires."""
+        try:
+            for list_id, served in lists:
+                self._write_list(list_id, served)
+        except OSError as exc:
+            self.last_error = f"origin offload: cannot write to {self.root}: {exc.strerror or exc}"
+            log.error("%s", self.last_error)
+        else:
+            self.last_error = None
+
+    def _write_list(self, list_id: str, served: ServedList) -> None:
+        folder = self.root / "tokens" / list_id
+        folder.mkdir(parents=True, exist_ok=True)
+        reps: dict[str, dict[str, str]] = {}
+        names: set[str] = set()
+        first = next(iter(served.reps.values()))
+        for kind, rep in served.reps.items():
+            name = rep.etag.strip('"') + _SUFFIX[kind]
+            names.add(name)
+            target = folder / name
+            if not target.exists():
+                _atomic_write(target, rep.body, mtime=rep.iat)
+            reps[kind] = {"file": f"tokens/{list_id}/{name}", "etag": rep.etag}
+        meta = {
+            "v": FORMAT_VERSION,
+            "iat": first.iat,
+            "exp": first.exp,
+            "ttl": first.ttl,
+            "last_modified": formatdate(first.iat, usegmt=True),
+            "same_second": served.same_second,
+            "offered": list(served.offered),
+            "reps": reps,
+        }
+        body = json.dumps(meta, separators=(",", ":"), sort_keys=True).encode()
+        _atomic_write(self.root / "lists" / f"{list_id}.json", body, mtime=first.iat)
+        keep = names | self._previous.get(list_id, set())
+        for old in folder.iterdir():
+            if old.name not in keep and not old.name.startswith("."):
+                old.unlink(missing_ok=True)
+        self._previous[list_id] = names
+
+
+def _atomic_write(target: Path, data: bytes, *, mtime: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # nginx's worker user reads it
+        os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

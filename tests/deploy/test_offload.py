@@ -1,0 +1,505 @@
+"""Origin offload (issue #13 part 4) with the real nginx binary and its njs module: `statuslist
+serve --offload-dir` writes every published token to a directory, and nginx with
+``deploy/nginx/offload.conf.template`` + ``statuslist.js`` answers token GETs from it.
+
+The check is always the same: one request, sent once to the service and once to nginx, must get
+the same answer -- status, bytes, and every header the service sets (``max-age`` may differ by
+the second that passed between the two). Families of generated headers (Accept with q-values,
+parameters, wildcards, case and whitespace; Accept-Encoding; If-None-Match lists and weak tags;
+If-Modified-Since in the three HTTP-date forms and not; field lines sent twice) go to both. The
+service's own request counter shows which answers nginx gave from the files, without it.
+
+nginx and the njs module are required: without them the run fails, pointing at
+``deploy/nginx/ensure-nginx.sh``, which installs both.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from statuslist.loadtest.spawn import serve_command
+from tests.deploy.test_nginx_cache import render_template
+from tests.support import REPO, NginxProcess, ServerProcess, free_port
+
+TEMPLATE = REPO / "deploy" / "nginx" / "offload.conf.template"
+JWT = "application/statuslist+jwt"
+CWT = "application/statuslist+cwt"
+# The headers the service sets on a token answer (besides Date, Server, Content-Length).
+COMPARED = (
+    "Content-Type",
+    "Content-Encoding",
+    "ETag",
+    "Last-Modified",
+    "Vary",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Expose-Headers",
+)
+ROUTE_LABEL = 'route="/statuslists/{list_id}"'
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Message
+    body: bytes
+
+
+def fetch(
+    base: str, path: str, headers: list[tuple[str, str]] | None = None, method: str = "GET"
+) -> Reply:
+    """One request with exactly these header lines (repeats allowed, nothing added but
+    Host), any status."""
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers or []:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return Reply(resp.status, resp.headers, resp.read())
+    finally:
+        conn.close()
+
+
+def max_age(reply: Reply) -> int:
+    value = reply.headers.get("Cache-Control", "")
+    assert value.startswith("public, max-age="), reply.headers
+    return int(value.removeprefix("public, max-age="))
+
+
+def assert_same(service: Reply, nginx: Reply, what: object) -> None:
+    assert nginx.status == service.status, (what, service.status, nginx.status, nginx.body[:300])
+    if service.status == 400:  # nginx's own page: a header field it allows once, sent twice
+        return
+    assert nginx.body == service.body, what
+    if service.status not in (200, 304):
+        return
+    for name in COMPARED:
+        assert nginx.headers.get_all(name) == service.headers.get_all(name), (what, name)
+    assert abs(max_age(nginx) - max_age(service)) <= 1, what
+    if service.status == 200:  # HEAD too: the length of what GET would send
+        assert nginx.headers["Content-Length"] == service.headers["Content-Length"], what
+    else:  # a 304 has no body, so neither Content-Type nor a Content-Length of 0
+        for name in ("Content-Type", "Content-Length"):
+            assert nginx.headers.get(name) is None, (what, name, nginx.headers)
+
+
+def token_requests(origin: str) -> int:
+    """How many token GETs the service has answered (its Prometheus counter)."""
+    text = fetch(origin, "/metrics").body.decode()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("statuslist_http_requests_total{") and ROUTE_LABEL in line
+    )
+
+
+@dataclass
+class Offload:
+    origin: str
+    nginx: str
+    root: Path
+    server: ServerProcess
+    lists: dict[str, str]  # "both" / "jwt" / "cwt" -> list id
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.server.api_key}"}
+
+    def api(self, method: str, path: str, doc: Any = None) -> Any:
+        headers = [("Authorization", f"Bearer {self.server.api_key}")]
+        conn_body = None
+        if doc is not None:
+            headers.append(("Content-Type", "application/json"))
+            conn_body = json.dumps(doc).encode()
+        url = urllib.parse.urlsplit(self.origin)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        try:
+            conn.request(method, path, body=conn_body, headers=dict(headers))
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status < 300, (method, path, resp.status, body)
+            return json.loads(body) if body else None
+        finally:
+            conn.close()
+
+    def meta(self, list_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads((self.root / "lists" / f"{list_id}.json").read_bytes())
+        return doc
+
+
+def start_stack(tmp: Path) -> tuple[ServerProcess, NginxProcess, str, str, Path]:
+    service_port, nginx_port = free_port(), free_port()
+    origin, proxy = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{nginx_port}"
+    root = tmp / "offload"
+    server = ServerProcess(
+        tmp / "data", port=service_port, public_url=proxy, args=("--offload-dir", str(root))
+    )
+    server.start(timeout=30)
+    site = render_template(
+        TEMPLATE,
+        {
+            "STATUSLIST_UPSTREAM": f"127.0.0.1:{service_port}",
+            "NGINX_LISTEN": f"127.0.0.1:{nginx_port}",
+            "STATUSLIST_OFFLOAD": str(root),
+            "STATUSLIST_JS_DIR": str(REPO / "deploy" / "nginx"),
+        },
+    )
+    try:
+        nginx = NginxProcess(tmp, site, url=proxy, njs=True).start(f"{proxy}/healthz")
+    except BaseException:
+        server.stop()
+        raise
+    return server, nginx, origin, proxy, root
+
+
+def make_lists(stack: Offload) -> None:
+    for name, formats in (("both", ["jwt", "cwt"]), ("jwt", ["jwt"]), ("cwt", ["cwt"])):
+        doc = stack.api("POST", "/v1/lists", {"bits": 2, "size": 4096, "formats": formats})
+        stack.lists[name] = doc["id"]
+        stack.api("PUT", f"/v1/lists/{doc['id']}/entries/7", {"status": "INVALID"})
+        stack.api("POST", f"/v1/lists/{doc['id']}/publish")
+
+
+@pytest.fixture(scope="module")
+def offload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offload]:
+    tmp = tmp_path_factory.mktemp("offload")
+    server, nginx, origin, proxy, root = start_stack(tmp)
+    try:
+        stack = Offload(origin, proxy, root, server, {})
+        make_lists(stack)
+        yield stack
+    finally:
+        nginx.stop()
+        server.stop(timeout=10)
+
+
+# -- generated requests -------------------------------------------------------------------------
+
+_MEDIA = [
+    JWT,
+    CWT,
+    "APPLICATION/StatusList+JWT",
+    "application/statuslist+CWT",
+    "application/*",
+    "*/*",
+    "*/jwt",
+    "text/html",
+    "application",
+    "",
+    "garbage",
+]
+_PARAMS = [
+    "",
+    "",
+    ";q=0",
+    ";q=1",
+    ";q=0.5",
+    ";q=0.500",
+    ";q=0.5001",
+    ";q=1.0",
+    ";q=1.001",
+    ";q=2",
+    ";q=.5",
+    ";q=1e0",
+    ";Q=0.3",
+    ";q=0.2;ext=1",
+    ";charset=utf-8",
+    ";level=1;q=0.9",
+    " ; q = 0.7",
+    ';q="0.4"',
+    ";q",
+    ";=",
+]
+_SEPARATORS = [", ", ",", " ,\t", ",,", ", ,"]
+_CODINGS = ["gzip", "x-gzip", "GZIP", "*", "identity", "br", "deflate", "", "gzip\t"]
+
+
+def _joined(items: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.tuples(st.lists(items, min_size=1, max_size=4), st.sampled_from(_SEPARATORS)).map(
+        lambda t: t[1].join(t[0])
+    )
+
+
+ACCEPT = st.one_of(
+    st.none(), _joined(st.tuples(st.sampled_from(_MEDIA), st.sampled_from(_PARAMS)).map("".join))
+)
+ACCEPT_ENCODING = st.one_of(
+    st.none(),
+    _joined(st.tuples(st.sampled_from(_CODINGS), st.sampled_from(_PARAMS)).map("".join)),
+)
+
+
+def _dates(iat: int) -> list[str]:
+    out = []
+    for t in (iat - 86400, iat - 1, iat, iat + 1, iat + 3600):
+        out.append(formatdate(t, usegmt=True))
+        g = time.gmtime(t)
+        out.append(time.strftime("%A, %d-%b-%y %H:%M:%S GMT", g))  # RFC 850
+        out.append(
+            time.strftime("%a %b ", g) + f"{g.tm_mday:>2}" + time.strftime(" %H:%M:%S %Y", g)
+        )
+    last = formatdate(iat, usegmt=True)
+    out += [
+        last.lower(),
+        last.replace("GMT", "+0000"),
+        last.replace(" GMT", ""),
+        last[5:],  # no day name
+        f"  {last}\t",
+        "Sun, 30 Feb 2025 10:00:00 GMT",
+        "Sun, 06 Nov 1994 25:49:37 GMT",
+        "garbage",
+        "",
+    ]
+    return out
+
+
+@st.composite
+def requests(draw: st.DrawFn, offload: Offload) -> tuple[str, list[tuple[str, str]], str]:
+    which = draw(st.sampled_from(sorted(offload.lists)))
+    list_id = offload.lists[which]
+    meta = offload.meta(list_id)
+    headers: list[tuple[str, str]] = []
+    accept = draw(ACCEPT)
+    if accept is not None:
+        if draw(st.booleans()) and "," in accept:  # the same list on two field lines
+            first, _, rest = accept.partition(",")
+            headers += [("Accept", first), ("Accept", rest)]
+        else:
+            headers.append(("Accept", accept))
+    encoding = draw(ACCEPT_ENCODING)
+    if encoding is not None:
+        headers.append(("Accept-Encoding", encoding))
+    tags = [r["etag"] for r in meta["reps"].values()] + ['"not-ours"', "*"]
+    inm = draw(
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.tuples(st.sampled_from(tags), st.booleans()).map(
+                    lambda t: ("W/" + t[0]) if t[1] and t[0] != "*" else t[0]
+                ),
+                min_size=1,
+                max_size=3,
+            ).map(", ".join),
+        )
+    )
+    if inm is not None:
+        headers.append(("If-None-Match", inm))
+    ims = draw(st.one_of(st.none(), st.sampled_from(_dates(meta["iat"]))))
+    if ims is not None:
+        headers.append(("If-Modified-Since", ims))
+        if draw(st.integers(0, 9)) == 0:  # sent twice: 400 from both
+            headers.append(("If-Modified-Since", ims))
+    if draw(st.integers(0, 19)) == 0:
+        headers += [("Authorization", "Bearer a"), ("Authorization", "Bearer b")]
+    method = draw(st.sampled_from(["GET", "GET", "HEAD"]))
+    return f"/statuslists/{list_id}", headers, method
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_nginx_decides_as_the_service_does(offload: Offload, data: st.DataObject) -> None:
+    path, headers, method = data.draw(requests(offload))
+    service = fetch(offload.origin, path, headers, method)
+    nginx = fetch(offload.nginx, path, headers, method)
+    assert_same(service, nginx, (method, headers))
+
+
+# -- what nginx answers itself, and what it leaves to the service -------------------------------
+
+
+def test_tokens_are_served_from_the_files(offload: Offload) -> None:
+    """200s and 304s for every format and coding come from the files: the service's request
+    counter does not move, and the answers are the service's."""
+    cases: list[list[tuple[str, str]]] = [
+        [],
+        [("Accept", JWT)],
+        [("Accept", JWT), ("Accept-Encoding", "gzip")],
+        [("Accept", CWT)],
+        [("Accept", f"{JWT};q=0.2, {CWT}")],
+    ]
+    answers = []
+    for which in ("both", "jwt", "cwt"):
+        path = f"/statuslists/{offload.lists[which]}"
+        for headers in cases:
+            answers.append((path, headers, fetch(offload.origin, path, headers)))
+    before = token_requests(offload.origin)
+    served = 0
+    for path, headers, service in answers:
+        if service.status != 200:
+            continue
+        nginx = fetch(offload.nginx, path, headers)
+        assert_same(service, nginx, headers)
+        again = fetch(offload.nginx, path, [*headers, ("If-None-Match", service.headers["ETag"])])
+        assert again.status == 304 and again.body == b""
+        served += 2
+    assert served >= 20
+    assert token_requests(offload.origin) == before, "nginx asked the service"
+    gz = fetch(
+        offload.nginx,
+        path := f"/statuslists/{offload.lists['both']}",
+        [("Accept-Encoding", "gzip")],
+    )
+    assert gz.headers["Content-Encoding"] == "gzip"
+    assert gz.headers["Last-Modified"] == offload.meta(offload.lists["both"])["last_modified"]
+    assert path
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "method", "status"),
+    [
+        ("/statuslists/{both}", [("Accept", "text/html")], "GET", 406),
+        ("/statuslists/{jwt}", [("Accept", CWT)], "GET", 406),
+        ("/statuslists/nosuchlist", [], "GET", 404),
+        ("/statuslists/{both}?time=1", [], "GET", 501),
+        ("/statuslists/{both}", [], "OPTIONS", 204),
+        ("/statuslists/{both}", [], "POST", 405),
+        ("/statuslists/a%2f{both}", [], "GET", 404),
+        ("/statuslists/%7B{both}", [], "GET", 404),
+        ("/statuslists/" + "a" * 65, [], "GET", 404),
+        ("/statuslists/{both}/", [], "GET", 404),
+    ],
+)
+def test_the_rest_goes_to_the_service(
+    offload: Offload, path: str, headers: list[tuple[str, str]], method: str, status: int
+) -> None:
+    """406, 404, ``?time=``, other methods and ids that cannot name a list: the service's own
+    answer, through nginx."""
+    path = path.format(**offload.lists)
+    service = fetch(offload.origin, path, headers, method)
+    assert service.status == status, service.body
+    before = token_requests(offload.origin)
+    nginx = fetch(offload.nginx, path, headers, method)
+    assert (nginx.status, nginx.body) == (service.status, service.body)
+    if status not in (404, 405):  # counted under their own route (or none)
+        assert token_requests(offload.origin) > before, "nginx answered by itself"
+
+
+def test_an_expired_token_on_disk_is_left_to_the_service(offload: Offload) -> None:
+    """A token file past its ``exp`` (the service stopped publishing, say) is never sent by
+    nginx: the service decides (here it has a fresh one)."""
+    list_id = offload.lists["jwt"]
+    meta_path = offload.root / "lists" / f"{list_id}.json"
+    saved = meta_path.read_bytes()
+    doc = json.loads(saved)
+    doc["exp"] = int(time.time()) - 1
+    meta_path.write_text(json.dumps(doc))
+    try:
+        before = token_requests(offload.origin)
+        nginx = fetch(offload.nginx, f"/statuslists/{list_id}")
+        service = fetch(offload.origin, f"/statuslists/{list_id}")
+        assert_same(service, nginx, "expired on disk")
+        assert token_requests(offload.origin) == before + 2
+    finally:
+        meta_path.write_bytes(saved)
+
+
+def test_a_publish_replaces_the_files(offload: Offload) -> None:
+    """After a change and a publish, nginx serves the new token with the service's new ETag;
+    token files are immutable (named by ETag, mtime = iat), the previous generation is kept for
+    readers in flight and older ones are removed."""
+    list_id = offload.lists["both"]
+    path = f"/statuslists/{list_id}"
+    folder = offload.root / "tokens" / list_id
+    generations = [set(p.name for p in folder.iterdir())]
+    etags = [fetch(offload.nginx, path).headers["ETag"]]
+    for n in range(3):
+        offload.api("PUT", f"/v1/lists/{list_id}/entries/{100 + n}", {"status": "SUSPENDED"})
+        published = offload.api("POST", f"/v1/lists/{list_id}/publish")
+        service = fetch(offload.origin, path, [("Accept-Encoding", "gzip")])
+        nginx = fetch(offload.nginx, path, [("Accept-Encoding", "gzip")])
+        assert_same(service, nginx, f"publish {n}")
+        plain = fetch(offload.nginx, path)
+        assert plain.headers["ETag"] == published["etags"]["jwt"] != etags[-1]
+        etags.append(plain.headers["ETag"])
+        names = set(p.name for p in folder.iterdir())
+        meta = offload.meta(list_id)
+        for rep in meta["reps"].values():
+            file = offload.root / rep["file"]
+            assert file.name.startswith(rep["etag"].strip('"'))
+            assert int(file.stat().st_mtime) == meta["iat"]
+        current = {Path(rep["file"]).name for rep in meta["reps"].values()}
+        assert current <= names and names <= current | generations[-1]
+        generations.append(current)
+    assert len(set(etags)) == 4
+
+
+def test_nginx_keeps_serving_while_the_service_is_down(tmp_path: Path) -> None:
+    """The service stops: nginx goes on answering token GETs (200 and 304) from the files;
+    what it leaves to the service fails (502) until the service is back."""
+    server, nginx, origin, proxy, root = start_stack(tmp_path)
+    try:
+        stack = Offload(origin, proxy, root, server, {})
+        make_lists(stack)
+        path = f"/statuslists/{stack.lists['both']}"
+        want = {h: fetch(origin, path, list(h)) for h in ((), (("Accept", CWT),))}
+        server.stop(timeout=10)
+        for headers, service in want.items():
+            got = fetch(proxy, path, list(headers))
+            assert (got.status, got.body) == (200, service.body)
+            assert got.headers["ETag"] == service.headers["ETag"]
+            tag = [("If-None-Match", service.headers["ETag"])]
+            assert fetch(proxy, path, [*headers, *tag]).status == 304
+        assert fetch(proxy, "/statuslists/nosuchlist").status == 502
+        server.start(timeout=30)
+        assert fetch(proxy, "/statuslists/nosuchlist").status == 404
+        assert fetch(proxy, path).body == want[()].body  # still valid: not re-signed
+    finally:
+        nginx.stop()
+        server.stop(timeout=10)
+
+
+def test_offload_failures_are_reported(tmp_path: Path) -> None:
+    """An offload directory that cannot be made stops the start with one line; one that stops
+    taking writes leaves the service degraded (``/readyz`` says why) and serving from memory,
+    until a publish writes again."""
+    bad = tmp_path / "file"
+    bad.write_text("not a directory")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = serve_command(tmp_path / "d1", port, url, "--offload-dir", str(bad / "x"))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "offload_dir" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+    root = tmp_path / "offload"
+    server = ServerProcess(tmp_path / "d2", args=("--offload-dir", str(root)))
+    server.start(timeout=30)
+    try:
+        stack = Offload(server.url, server.url, root, server, {})
+        list_id = stack.api("POST", "/v1/lists", {"bits": 1, "size": 1024})["id"]
+        shutil.rmtree(root / "lists")
+        (root / "lists").write_text("in the way")
+        stack.api("POST", f"/v1/lists/{list_id}/publish")
+        ready = json.loads(fetch(server.url, "/readyz").body)
+        assert ready["status"] == "degraded", ready
+        assert any("origin offload" in r for r in ready["reasons"]), ready
+        assert fetch(server.url, f"/statuslists/{list_id}").status == 200
+        (root / "lists").unlink()
+        (root / "lists").mkdir()
+        stack.api("POST", f"/v1/lists/{list_id}/publish")
+        assert json.loads(fetch(server.url, "/readyz").body)["status"] == "ready"
+        assert stack.meta(list_id)["iat"] > 0
+    finally:
+        server.stop(timeout=10)
