@@ -12,23 +12,25 @@
 // answer itself -- an unknown or expired list, a query string, 406, another method, a layout it
 // does not know -- goes to the service (location @statuslist), which then decides.
 //
-// Written for njs 0.7 (Debian 12's libnginx-mod-http-js): var, no destructuring.
+// Written for njs 0.7 (Debian 12's libnginx-mod-http-js): var, no destructuring. Every request
+// runs in a fresh VM (no state survives it), so the common header values have fast paths.
 
 var fs = require('fs');
 
-var LAYOUT = 1;
+// Module-level state is cloned into the VM of every request (njs 0.7): only strings here.
+var LAYOUT = '1';
 var CORS_ORIGIN = '*';
 var CORS_EXPOSE = 'ETag, Last-Modified, Cache-Control, Content-Encoding';
 var VARY = 'Accept, Accept-Encoding';
-var LOCATION = {'jwt': '/_statuslist/jwt/', 'jwt+gzip': '/_statuslist/jwt-gzip/', 'cwt': '/_statuslist/cwt/'};
-var FORMAT_OF = {'application/statuslist+jwt': 'jwt', 'application/statuslist+cwt': 'cwt'};
-var ID = /^\/statuslists\/([A-Za-z0-9_-]{1,64})$/;
 
 function ows(s) {
     return s.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
-function lower(s) {
+function lower(s) {  // ASCII letters only, as Python's negotiation.ascii_lower
+    if (/^[\x00-\x7f]*$/.test(s)) {
+        return s.toLowerCase();
+    }
     return s.replace(/[A-Z]/g, function (c) { return String.fromCharCode(c.charCodeAt(0) + 32); });
 }
 
@@ -165,13 +167,7 @@ function etagMatches(inm, etag) {
     return false;
 }
 
-var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-var MON = '(' + MONTHS.join('|') + ')';
-var TIME = '([0-9]{2}):([0-9]{2}):([0-9]{2})';
-var IMF = new RegExp('^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) ' + MON + ' ([0-9]{4}) ' + TIME + ' GMT$');
-var RFC850 = new RegExp('^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), '
-                        + '([0-9]{2})-' + MON + '-([0-9]{2}) ' + TIME + ' GMT$');
-var ASCTIME = new RegExp('^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ' + MON + ' ([ 0-9][0-9]) ' + TIME + ' ([0-9]{4})$');
+var MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec';
 
 function daysFromCivil(y, m, d) {
     y -= m <= 2 ? 1 : 0;
@@ -189,8 +185,16 @@ function monthDays(y, m) {
     return (m === 4 || m === 6 || m === 9 || m === 11) ? 30 : 31;
 }
 
-function httpDate(value, now) {
-    value = ows(value);
+function httpDate(value, now) {  // regular expressions built here: top-level state costs
+    value = ows(value);                 // every request (njs clones it into a VM per request)
+    var mon3 = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+    var time = '([0-9]{2}):([0-9]{2}):([0-9]{2})';
+    var IMF = new RegExp('^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) ' + mon3 + ' ([0-9]{4}) '
+                         + time + ' GMT$');
+    var RFC850 = new RegExp('^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), '
+                            + '([0-9]{2})-' + mon3 + '-([0-9]{2}) ' + time + ' GMT$');
+    var ASCTIME = new RegExp('^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ' + mon3 + ' ([ 0-9][0-9]) '
+                             + time + ' ([0-9]{4})$');
     var m, day, mon, y, hh, mm, ss;
     if ((m = IMF.exec(value)) !== null) {
         day = m[1]; mon = m[2]; y = parseInt(m[3], 10); hh = m[4]; mm = m[5]; ss = m[6];
@@ -206,7 +210,7 @@ function httpDate(value, now) {
     } else {
         return null;
     }
-    var month = MONTHS.indexOf(mon) + 1;
+    var month = MONTHS.indexOf(mon) / 3 + 1;
     var d = parseInt(ows(day), 10), h = parseInt(hh, 10), mi = parseInt(mm, 10), s = parseInt(ss, 10);
     if (!(1 <= d && d <= monthDays(y, month) && h <= 23 && mi <= 59 && s <= 59)) {
         return null;
@@ -214,28 +218,52 @@ function httpDate(value, now) {
     return daysFromCivil(y, month, d) * 86400 + h * 3600 + mi * 60 + s;
 }
 
-function header(r, name) {  // every field line of it, combined (RFC 9110 section 5.3)
-    var raw = r.rawHeadersIn, values = [];
-    for (var i = 0; i < raw.length; i++) {
-        if (lower(raw[i][0]) === name) {
-            values.push(raw[i][1]);
-        }
+// The common header values, answered without parsing. Each answer is the general rule's for
+// that exact value (tests/deploy/test_offload.py sends these and their variants to both sides).
+function negotiate(accept, offered) {
+    if (accept === undefined) {
+        return offered[0];
     }
-    return values.length ? values.join(', ') : null;
+    if (accept === '*/*') {
+        return offered[0];
+    }
+    if (accept === 'application/statuslist+jwt' || accept === 'application/statuslist+cwt') {
+        return offered.indexOf(accept) >= 0 ? accept : null;
+    }
+    return chooseMediaType(accept, offered);
 }
 
-function notModified(r, meta, rep, now) {
-    var inm = header(r, 'if-none-match');
-    if (inm !== null) {
-        return etagMatches(inm, rep.etag);
+function gzipOk(header) {
+    if (header === undefined) {
+        return false;
     }
-    var ims = header(r, 'if-modified-since');  // one line: nginx refuses a second with 400
-    if (ims !== null) {
-        var since = httpDate(ims, now);
+    switch (header) {
+    case 'gzip':
+    case 'gzip, deflate':
+    case 'gzip, deflate, br':
+    case 'gzip, deflate, br, zstd':
+    case 'br, gzip':
+    case 'deflate, gzip':
+        return true;
+    }
+    return acceptsGzip(header);
+}
+
+// nginx gives a header sent on several lines as one value joined by ",": the same list items as
+// the service's ", " join, once OWS is stripped. (nginx refuses a second If-Modified-Since line,
+// and before 1.23 a second If-None-Match line, with 400 before this runs.)
+function notModified(r, meta, etag, now) {
+    var inm = r.headersIn['If-None-Match'];
+    if (inm !== undefined) {
+        return inm === etag || etagMatches(inm, etag);
+    }
+    var ims = r.headersIn['If-Modified-Since'];
+    if (ims !== undefined) {
+        var since = ims === meta.lastModified ? meta.iat : httpDate(ims, now);
         if (since === null) {
             return false;
         }
-        if (meta.same_second && since === meta.iat) {
+        if (meta.sameSecond && since === meta.iat) {
             return false;
         }
         return meta.iat <= since;
@@ -243,55 +271,82 @@ function notModified(r, meta, rep, now) {
     return false;
 }
 
+// lists/<id>.meta, written by python/statuslist/web/offload.py: one line
+//   <layout> <iat> <exp> <ttl> <same second 0|1> <jwt tag|-> <gzip'd jwt tag|-> <cwt tag|->
+// then the Last-Modified value on a second line.
 function readMeta(r, id) {
+    var text;
     try {
-        var meta = JSON.parse(fs.readFileSync(r.variables.statuslist_offload + '/lists/' + id + '.json'));
-        return meta.v === LAYOUT ? meta : null;
+        text = fs.readFileSync(r.variables.statuslist_offload + '/lists/' + id + '.meta', 'utf8');
     } catch (e) {
-        return null;  // not written (yet), or being replaced on a system without atomic rename
+        return null;  // not written (yet)
     }
+    var nl = text.indexOf('\n');
+    var f = text.slice(0, nl).split(' ');
+    if (f.length !== 8 || f[0] !== LAYOUT) {
+        return null;
+    }
+    var offered = [];
+    if (f[5] !== '-') {
+        offered.push('application/statuslist+jwt');
+    }
+    if (f[7] !== '-') {
+        offered.push('application/statuslist+cwt');
+    }
+    return {iat: +f[1], exp: +f[2], ttl: +f[3], sameSecond: f[4] === '1', offered: offered,
+            jwt: f[5], gzip: f[6], cwt: f[7],
+            lastModified: text.slice(nl + 1, text.length - 1)};
 }
 
 function serve(r) {
-    var found = ID.exec(r.uri);
-    if (found === null || (r.method !== 'GET' && r.method !== 'HEAD') || r.variables.args) {
+    var id = r.variables.statuslist_id;
+    if ((r.method !== 'GET' && r.method !== 'HEAD') || r.variables.args) {
         r.internalRedirect('@statuslist');
         return;
     }
-    var meta = readMeta(r, found[1]);
+    var meta = readMeta(r, id);
     var now = Date.now() / 1000;
     if (meta === null || meta.exp <= now) {
         r.internalRedirect('@statuslist');  // unknown here, or expired: the service decides
         return;
     }
-    var media = chooseMediaType(header(r, 'accept'), meta.offered);
+    var media = negotiate(r.headersIn['Accept'], meta.offered);
     if (media === null) {
         r.internalRedirect('@statuslist');  // 406 with the service's problem body
         return;
     }
-    var fmt = FORMAT_OF[media];
-    var kind = fmt === 'jwt' && acceptsGzip(header(r, 'accept-encoding')) ? 'jwt+gzip' : fmt;
-    var rep = meta.reps[kind];
+    var tag, file;  // the representation, and its file under the location of its media type
+    if (media === 'application/statuslist+cwt') {
+        tag = meta.cwt;
+        file = '/_statuslist/cwt/tokens/' + id + '/' + tag + '.cwt';
+    } else if (gzipOk(r.headersIn['Accept-Encoding'])) {
+        tag = meta.gzip;
+        file = '/_statuslist/jwt-gzip/tokens/' + id + '/' + tag + '.jwt.gz';
+    } else {
+        tag = meta.jwt;
+        file = '/_statuslist/jwt/tokens/' + id + '/' + tag + '.jwt';
+    }
+    var etag = '"' + tag + '"';
     var left = Math.trunc(meta.exp - now);
     var maxAge = left >= meta.ttl ? Math.max(0, meta.ttl) : Math.max(0, left);
     var v = r.variables;  // js_var: read by add_header in the internal locations as well
     v.statuslist_cache_control = 'public, max-age=' + maxAge;
-    v.statuslist_etag = rep.etag;
-    if (notModified(r, meta, rep, now)) {
+    v.statuslist_etag = etag;
+    if (notModified(r, meta, etag, now)) {
         var out = r.headersOut;
         out['Access-Control-Allow-Origin'] = CORS_ORIGIN;
         out['Access-Control-Expose-Headers'] = CORS_EXPOSE;
         out['Cache-Control'] = v.statuslist_cache_control;
         out['Vary'] = VARY;
-        out['ETag'] = rep.etag;
-        out['Last-Modified'] = meta.last_modified;
+        out['ETag'] = etag;
+        out['Last-Modified'] = meta.lastModified;
         r.status = 304;  // no body, so neither Content-Type nor Content-Length (RFC 9110 8.6)
         r.sendHeader();
         r.finish();
         return;
     }
     // The file's mtime is the token's iat: nginx's own Last-Modified is the service's.
-    r.internalRedirect(LOCATION[kind] + rep.file);
+    r.internalRedirect(file);
 }
 
 export default {serve: serve, chooseMediaType: chooseMediaType, acceptsGzip: acceptsGzip,

@@ -15,8 +15,10 @@ nginx and the njs module are required: without them the run fails, pointing at
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -33,8 +35,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statuslist.loadtest.spawn import serve_command
+from statuslist.web.offload import read_meta
 from tests.deploy.test_nginx_cache import render_template
-from tests.support import REPO, NginxProcess, ServerProcess, free_port
+from tests.support import REPO, NginxProcess, ServerProcess, free_port, nginx_binary
 
 TEMPLATE = REPO / "deploy" / "nginx" / "offload.conf.template"
 JWT = "application/statuslist+jwt"
@@ -100,6 +103,14 @@ def assert_same(service: Reply, nginx: Reply, what: object) -> None:
             assert nginx.headers.get(name) is None, (what, name, nginx.headers)
 
 
+@functools.cache
+def nginx_version() -> tuple[int, ...]:
+    out = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True, check=True)
+    found = re.search(r"nginx/(\d+)\.(\d+)", out.stderr)
+    assert found, out.stderr
+    return tuple(int(x) for x in found.groups())
+
+
 def token_requests(origin: str) -> int:
     """How many token GETs the service has answered (its Prometheus counter)."""
     text = fetch(origin, "/metrics").body.decode()
@@ -140,8 +151,7 @@ class Offload:
             conn.close()
 
     def meta(self, list_id: str) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads((self.root / "lists" / f"{list_id}.json").read_bytes())
-        return doc
+        return read_meta(self.root, list_id)
 
 
 def start_stack(tmp: Path) -> tuple[ServerProcess, NginxProcess, str, str, Path]:
@@ -301,6 +311,8 @@ def requests(draw: st.DrawFn, offload: Offload) -> tuple[str, list[tuple[str, st
     )
     if inm is not None:
         headers.append(("If-None-Match", inm))
+        if draw(st.integers(0, 9)) == 0:  # a second line: combined by the service
+            headers.append(("If-None-Match", '"another"'))
     ims = draw(st.one_of(st.none(), st.sampled_from(_dates(meta["iat"]))))
     if ims is not None:
         headers.append(("If-Modified-Since", ims))
@@ -323,6 +335,11 @@ def test_nginx_decides_as_the_service_does(offload: Offload, data: st.DataObject
     path, headers, method = data.draw(requests(offload))
     service = fetch(offload.origin, path, headers, method)
     nginx = fetch(offload.nginx, path, headers, method)
+    if sum(name == "If-None-Match" for name, _ in headers) > 1 and nginx_version() < (1, 23):
+        # nginx before 1.23 refuses a second If-None-Match line (400) before any config runs;
+        # the service combines the lines, as RFC 9110 §5.3 says.
+        assert nginx.status == 400, (headers, nginx.status)
+        return
     assert_same(service, nginx, (method, headers))
 
 
@@ -379,6 +396,7 @@ def test_tokens_are_served_from_the_files(offload: Offload) -> None:
         ("/statuslists/%7B{both}", [], "GET", 404),
         ("/statuslists/" + "a" * 65, [], "GET", 404),
         ("/statuslists/{both}/", [], "GET", 404),
+        ("/statuslists/%C3%A9", [], "GET", 404),
     ],
 )
 def test_the_rest_goes_to_the_service(
@@ -400,11 +418,11 @@ def test_an_expired_token_on_disk_is_left_to_the_service(offload: Offload) -> No
     """A token file past its ``exp`` (the service stopped publishing, say) is never sent by
     nginx: the service decides (here it has a fresh one)."""
     list_id = offload.lists["jwt"]
-    meta_path = offload.root / "lists" / f"{list_id}.json"
+    meta_path = offload.root / "lists" / f"{list_id}.meta"
     saved = meta_path.read_bytes()
-    doc = json.loads(saved)
-    doc["exp"] = int(time.time()) - 1
-    meta_path.write_text(json.dumps(doc))
+    fields = saved.decode().split(" ")
+    fields[2] = str(int(time.time()) - 1)  # exp
+    meta_path.write_text(" ".join(fields))
     try:
         before = token_requests(offload.origin)
         nginx = fetch(offload.nginx, f"/statuslists/{list_id}")

@@ -1,0 +1,274 @@
+"""Cached token GETs with ``wrk`` (issue #13 parts 1 and 4), every peer in the same run.
+
+Peers, each serving the same bytes (checked by hash before any load):
+
+- ``nginx``: nginx, one worker, serving the token from a file (the machine's limit);
+- ``offload``: nginx with ``deploy/nginx/offload.conf.template``: njs decides from the files the
+  service writes to its ``offload_dir``, the static module sends them;
+- ``aiohttp-nothing``: a do-nothing aiohttp handler (uvloop) returning the bytes with fixed
+  headers: the framework's ceiling;
+- ``statuslist``: the service's own token GET.
+
+For two tokens: a small list (8,192 one-bit entries, a ~0.5 KB JWT) and a 10M-entry list with 1%
+revoked (~240 KB JWT). Each round runs ``wrk -t1 -c50 -d{seconds}s`` against each peer in turn
+(one core for wrk, one for the peer); the figure is the median over rounds, and ratios are to
+nginx of the same rounds.
+
+    python3 -m benchmarks.get_wrk --rounds 3 --seconds 5 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from array import array
+from pathlib import Path
+from typing import Any
+
+from tests.deploy.test_nginx_cache import render_template
+from tests.support import REPO, NginxProcess, ServerProcess, free_port
+
+JWT = "application/statuslist+jwt"
+HEADERS = {"Accept": JWT}
+PEERS = ("nginx", "offload", "aiohttp-nothing", "statuslist")
+
+DO_NOTHING = textwrap.dedent(
+    """
+    import sys
+    import uvloop
+    from aiohttp import web
+
+    body = open(sys.argv[2], "rb").read()
+    headers = {"Content-Type": "application/statuslist+jwt", "ETag": '"x"',
+               "Cache-Control": "public, max-age=300", "Vary": "Accept, Accept-Encoding"}
+
+    async def token(request):
+        return web.Response(body=body, headers=headers)
+
+    async def ok(request):
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/statuslists/{list_id}", token)
+    app.router.add_get("/healthz", ok)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None,
+                loop=uvloop.new_event_loop())
+    """
+)
+
+
+def fetch(url: str) -> bytes:
+    req = urllib.request.Request(url, headers=HEADERS)  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        body: bytes = resp.read()
+        return body
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its children (nginx's workers)."""
+    pids = [pid]
+    kids = Path(f"/proc/{pid}/task/{pid}/children")
+    if kids.exists():
+        pids += [int(k) for k in kids.read_text().split()]
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def wrk(url: str, seconds: int, connections: int = 50) -> tuple[float, int]:
+    """Requests per second and requests done of one ``wrk -t1`` run (fails on any socket error
+    or non-2xx)."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        sys.exit("wrk is needed: apt-get install wrk (make bench does)")
+    out = subprocess.run(  # noqa: S603 - wrk from PATH, our own arguments
+        [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "-H", f"Accept: {JWT}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad or "Socket errors" in out:
+        sys.exit(f"wrk saw errors against {url}:\n{out}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"(\d+) requests in", out)
+    if rate is None or done is None:
+        sys.exit(f"cannot read wrk's output:\n{out}")
+    return float(rate.group(1)), int(done.group(1))
+
+
+def make_lists(server: ServerProcess) -> dict[str, str]:
+    """The small list and the 10M-entry one (1% revoked), published; name -> path."""
+    small = server.api("POST", "/v1/lists", {"bits": 1, "size": 8192})["id"]
+    server.api("PUT", f"/v1/lists/{small}/entries/5", {"status": "INVALID"})
+    server.api("POST", f"/v1/lists/{small}/publish")
+    big = server.api("POST", "/v1/lists", {"bits": 1, "size": 10_000_000})["id"]
+    idx = array("Q", random.Random(4).sample(range(10_000_000), 100_000))
+    status, _, body = server.request(
+        "PATCH",
+        f"/v1/lists/{big}/entries?status=INVALID",
+        key=server.api_key,
+        raw=idx.tobytes(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert status == 200, body
+    server.api("POST", f"/v1/lists/{big}/publish")
+    return {"small": f"/statuslists/{small}", "10M": f"/statuslists/{big}"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="get-wrk-"))
+    procs: list[Any] = []
+    try:
+        offload_dir = tmp / "offload"
+        server = ServerProcess(tmp / "data", args=("--offload-dir", str(offload_dir))).start()
+        procs.append(server)
+        paths = make_lists(server)
+        tokens = {name: fetch(server.url + path) for name, path in paths.items()}
+
+        www = tmp / "www"
+        for name, path in paths.items():
+            (www / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (www / path.lstrip("/")).write_bytes(tokens[name])
+        port = free_port()
+        static = (
+            f"server {{ listen 127.0.0.1:{port}; root {www};"
+            f" location / {{ default_type {JWT}; }} }}"
+        )
+        (tmp / "static").mkdir()
+        nginx = NginxProcess(tmp / "static", static, url=f"http://127.0.0.1:{port}")
+        procs.append(nginx.start(nginx.url + paths["small"]))
+
+        port = free_port()
+        site = render_template(
+            REPO / "deploy" / "nginx" / "offload.conf.template",
+            {
+                "STATUSLIST_UPSTREAM": f"127.0.0.1:{server.port}",
+                "NGINX_LISTEN": f"127.0.0.1:{port}",
+                "STATUSLIST_OFFLOAD": str(offload_dir),
+                "STATUSLIST_JS_DIR": str(REPO / "deploy" / "nginx"),
+            },
+        )
+        (tmp / "offload-nginx").mkdir()
+        offload = NginxProcess(
+            tmp / "offload-nginx", site, url=f"http://127.0.0.1:{port}", njs=True
+        )
+        procs.append(offload.start(offload.url + "/healthz"))
+
+        urls: dict[str, dict[str, str]] = {
+            "nginx": {n: nginx.url + p for n, p in paths.items()},
+            "offload": {n: offload.url + p for n, p in paths.items()},
+            "statuslist": {n: server.url + p for n, p in paths.items()},
+        }
+        assert server.proc is not None
+        assert nginx.proc is not None
+        assert offload.proc is not None
+        pids: dict[str, dict[str, int]] = {
+            "nginx": dict.fromkeys(paths, nginx.proc.pid),
+            "offload": dict.fromkeys(paths, offload.proc.pid),
+            "statuslist": dict.fromkeys(paths, server.proc.pid),
+            "aiohttp-nothing": {},
+        }
+        nothing_urls = {}
+        for name, body in tokens.items():
+            (tmp / f"{name}.jwt").write_bytes(body)
+            (tmp / "nothing.py").write_text(DO_NOTHING)
+            port = free_port()
+            proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, str(tmp / "nothing.py"), str(port), str(tmp / f"{name}.jwt")]
+            )
+            procs.append(proc)
+            pids["aiohttp-nothing"][name] = proc.pid
+            nothing_urls[name] = f"http://127.0.0.1:{port}/statuslists/x"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    fetch(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        sys.exit("the do-nothing server did not start")
+                    time.sleep(0.1)
+        urls["aiohttp-nothing"] = nothing_urls
+
+        for peer in PEERS:  # the same bytes everywhere
+            for name, url in urls[peer].items():
+                got = fetch(url)
+                assert got == tokens[name], f"{peer} serves other bytes for {name}"
+        rates: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PEERS} for n in paths}
+        cpu: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PEERS} for n in paths}
+        for r in range(args.rounds):
+            for name in paths:
+                for peer in PEERS:
+                    wrk(urls[peer][name], 1, 50)  # warm up the connections
+                    before = cpu_seconds(pids[peer][name])
+                    rate, done = wrk(urls[peer][name], args.seconds)
+                    us = (cpu_seconds(pids[peer][name]) - before) / done * 1e6
+                    rates[name][peer].append(rate)
+                    cpu[name][peer].append(us)
+                    print(
+                        f"round {r + 1} {name:5} {peer:16} {rate:10.0f} req/s {us:7.1f} µs CPU/req",
+                        flush=True,
+                    )
+        report: dict[str, Any] = {"rounds": args.rounds, "seconds": args.seconds, "tokens": {}}
+        print()
+        print(
+            "| token | peer | req/s (median) | ÷ nginx | CPU µs/request (median) | rounds (req/s) |"
+        )
+        print("|---|---|---:|---:|---:|---|")
+        for name in paths:
+            base = statistics.median(rates[name]["nginx"])
+            entry: dict[str, Any] = {
+                "bytes": len(tokens[name]),
+                "sha256": hashlib.sha256(tokens[name]).hexdigest()[:16],
+            }
+            for peer in PEERS:
+                med = statistics.median(rates[name][peer])
+                us = statistics.median(cpu[name][peer])
+                entry[peer] = {
+                    "median": round(med),
+                    "ratio": round(med / base, 3),
+                    "cpu_us_per_request": round(us, 1),
+                }
+                rounds = ", ".join(f"{x:.0f}" for x in rates[name][peer])
+                print(
+                    f"| {name} ({len(tokens[name]):,} B) | {peer} | {med:,.0f} |"
+                    f" {med / base:.2f}× | {us:.1f} | {rounds} |"
+                )
+            report["tokens"][name] = entry
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+    finally:
+        for p in reversed(procs):
+            if isinstance(p, subprocess.Popen):
+                p.terminate()
+                p.wait(10)
+            else:
+                p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
