@@ -13,7 +13,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["Metrics"]
+__all__ = ["TOKEN_ROUTE", "Metrics"]
+
+TOKEN_ROUTE = "/statuslists/{list_id}"  # noqa: S105 - a route, not a secret
 
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _LAG = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60)
@@ -100,6 +102,7 @@ class Metrics:
         )
 
         self._per_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._token_answers: dict[int, int] = {}
 
     def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
         """Counts one request and observes its latency; the labelled children are looked up
@@ -114,5 +117,14 @@ class Metrics:
         pair[0].inc()
         pair[1].observe(seconds)
 
+    def token_answer(self, status: int) -> None:
+        """Counts a token GET answered from the cache: a dict increment, folded into
+        ``statuslist_http_requests`` at the next scrape (their latency is the framework's, and
+        is not observed)."""
+        self._token_answers[status] = self._token_answers.get(status, 0) + 1
+
     def render(self) -> bytes:
+        answers, self._token_answers = self._token_answers, {}
+        for status, n in answers.items():
+            self.requests.labels(TOKEN_ROUTE, "GET", str(status)).inc(n)
         return generate_latest(self.registry)

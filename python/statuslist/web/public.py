@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from statuslist import __version__
 from statuslist.exceptions import ServiceError
@@ -31,6 +31,7 @@ from statuslist.web.served import (
     VARY,
     Representation,
     ServedList,
+    WireResponse,
     cache_headers,
     etag_of,
 )
@@ -50,6 +51,9 @@ async def public_middleware(request: web.Request, handler: Handler) -> web.Strea
     started = time.perf_counter()
     try:
         response = await handler(request)
+        if type(response) is WireResponse:  # a cached token: counted, not timed
+            request.app[METRICS].token_answer(response.status)
+            return response
     except ServiceError as err:
         response = problem(err, CORS)
     except web.HTTPException as exc:
@@ -112,13 +116,14 @@ _SINGLETONS = ("If-Modified-Since", "If-Unmodified-Since", "Authorization")
 
 
 async def get_status_list(request: web.Request) -> web.StreamResponse:
-    list_id = path_list_id(request)
-    for name in _SINGLETONS:
-        if len(request.headers.getall(name, ())) > 1:
-            raise BadRequestError(f"{name} must be sent once", field=name)
     tokens = request.app[RUNTIME].tokens
-    served = tokens.get(list_id)
+    served = tokens.get(request.match_info["list_id"])  # only well-formed ids are in the cache
+    headers = request.headers
+    for name in _SINGLETONS:
+        if name in headers and len(headers.getall(name)) > 1:
+            raise BadRequestError(f"{name} must be sent once", field=name)
     if served is None:
+        list_id = path_list_id(request)
         svc = request.app[RUNTIME].service
         follower = svc.follower
         if follower is not None and await follower.find(list_id):  # created elsewhere just now
@@ -135,8 +140,8 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
             f"this list is served as {', '.join(served.offered)}", field="Accept"
         )
         return problem(err, {**CORS, "Vary": VARY})
-    if "time" in request.query:
-        return await _historical(request, list_id, fmt)
+    if request.query_string and "time" in request.query:
+        return await _historical(request, request.match_info["list_id"], fmt)
     if fmt == "jwt" and tokens.gzip_ok(_header(request, "Accept-Encoding")):
         rep = served.reps["jwt+gzip"]
     else:
@@ -144,7 +149,10 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
     now = time.time()
     if rep.exp <= now:
         return _unavailable()
-    if _not_modified(request, rep, served):
+    modified = not _not_modified(request, rep, served)
+    if request.method == "GET" and request.version == HttpVersion11 and request.keep_alive:
+        return WireResponse(rep, now, modified=modified)
+    if not modified:
         return web.Response(status=304, headers=rep.headers_at(now, modified=False))
     return web.Response(body=rep.body, headers=rep.headers_at(now))
 

@@ -1,6 +1,13 @@
 """The served-token cache: per list, format and content coding, the body and its complete header
 set, built once per publish (off the event loop: gzip of a large token takes milliseconds), so a
-token GET looks two things up and answers."""
+token GET looks two things up and answers.
+
+Each representation also carries its answers as bytes on the wire: the status line and every
+header but the two that vary with time (``Cache-Control``'s ``max-age``, ``Date``), built once per
+publish. :class:`WireResponse` writes them, the time-dependent lines (one ``Date`` line a second
+for all answers) and the body straight to the transport: no header dict, no serialisation per
+request. The usual aiohttp response is kept for what the wire path does not cover (HEAD, HTTP/1.0,
+``Connection: close``)."""
 
 from __future__ import annotations
 
@@ -13,13 +20,24 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
+from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
+
 from statuslist.service import Published
 
 if TYPE_CHECKING:
     from statuslist.web.offload import Offload
 from statuslist.web.negotiation import accepts_gzip, choose_media_type
 
-__all__ = ["CORS", "MEDIA", "Representation", "ServedList", "ServedTokens", "etag_of"]
+__all__ = [
+    "CORS",
+    "MEDIA",
+    "Representation",
+    "ServedList",
+    "ServedTokens",
+    "WireResponse",
+    "etag_of",
+]
 
 MEDIA = {"jwt": "application/statuslist+jwt", "cwt": "application/statuslist+cwt"}
 FORMAT_OF = {v: k for k, v in MEDIA.items()}
@@ -42,7 +60,8 @@ def cache_headers(max_age: int) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Representation:
-    """One servable body with the headers of its 200 and 304 answers (``max-age`` = ttl)."""
+    """One servable body with the headers of its 200 and 304 answers (``max-age`` = ttl), and
+    both answers as wire bytes less ``Cache-Control`` and ``Date``."""
 
     body: bytes = field(repr=False)
     etag: str
@@ -51,6 +70,14 @@ class Representation:
     ttl: int
     headers: Mapping[str, str] = field(repr=False)
     not_modified: Mapping[str, str] = field(repr=False)
+    wire_ok: bytes = field(repr=False)
+    wire_not_modified: bytes = field(repr=False)
+    wire_ttl: bytes = field(repr=False)  # the Cache-Control line while max-age is the ttl
+
+    def max_age(self, now: float) -> int:
+        """``max-age`` at ``now``: the ttl, never past ``exp``."""
+        left = int(self.exp - now)
+        return max(0, self.ttl) if left >= self.ttl else max(0, left)
 
     def headers_at(self, now: float, *, modified: bool = True) -> Mapping[str, str]:
         """The headers at ``now``: ``max-age`` never runs past ``exp``."""
@@ -59,6 +86,18 @@ class Representation:
         if left >= self.ttl:
             return base
         return {**base, "Cache-Control": f"public, max-age={max(0, left)}"}
+
+    def cache_control_line(self, now: float) -> bytes:
+        if self.exp - now >= self.ttl + 1:
+            return self.wire_ttl
+        return f"Cache-Control: public, max-age={self.max_age(now)}\r\n".encode()
+
+
+def _wire(status: str, headers: Mapping[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status}\r\n"]
+    lines += [f"{k}: {v}\r\n" for k, v in headers.items() if k != "Cache-Control"]
+    lines.append(f"Server: {SERVER_SOFTWARE}\r\n")
+    return "".join(lines).encode("latin-1")
 
 
 def representation(
@@ -69,7 +108,79 @@ def representation(
     full = {**common, "Content-Type": MEDIA[fmt]}
     if encoding:
         full["Content-Encoding"] = encoding
-    return Representation(body, tag, iat, exp, ttl, full, common)
+    wire_ok = _wire("200 OK", {**full, "Content-Length": str(len(body))})
+    return Representation(
+        body,
+        tag,
+        iat,
+        exp,
+        ttl,
+        full,
+        common,
+        wire_ok,
+        _wire("304 Not Modified", common),
+        f"Cache-Control: {common['Cache-Control']}\r\n".encode(),
+    )
+
+
+class _Clock:
+    """The ``Date`` line, formatted once a second."""
+
+    __slots__ = ("_line", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._line = b""
+
+    def date_line(self, now: float) -> bytes:
+        second = int(now)
+        if second != self._second:
+            self._line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode()
+            self._second = second
+        return self._line
+
+
+_CLOCK = _Clock()
+_SMALL = 16 * 1024  # below this, one joined buffer is cheaper than a writev of several
+
+
+class WireResponse(web.StreamResponse):
+    """A 200 or 304 of a cached representation written as bytes built at publish time. Only
+    for a keep-alive HTTP/1.1 GET (the caller checks): no ``Connection`` header is needed and
+    the body is always sent."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, rep: Representation, now: float, *, modified: bool) -> None:
+        # StreamResponse.__init__ builds a header dict this answer never uses: only what
+        # aiohttp's request handler and our middleware read is set.
+        self._status = 200 if modified else 304
+        self._keep_alive = True
+        self._eof_sent = False
+        head = rep.wire_ok if modified else rep.wire_not_modified
+        tail = rep.cache_control_line(now) + _CLOCK.date_line(now) + b"\r\n"
+        if not modified:
+            self._parts: tuple[bytes, ...] = (head + tail,)
+        elif len(rep.body) < _SMALL:
+            self._parts = (head + tail + rep.body,)
+        else:
+            self._parts = (head + tail, rep.body)  # the body is not copied (writev)
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        if self._eof_sent:
+            return
+        self._eof_sent = True
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client went away")
+        if len(self._parts) == 1:
+            transport.write(self._parts[0])
+        else:
+            transport.writelines(self._parts)
+        await request.writer.drain()  # back-pressure from a slow reader
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return
 
 
 @dataclass(frozen=True, slots=True)
