@@ -14,7 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,18 @@ class ServerProcess:
         payload = body.split(b".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
         return StatusList.from_json(claims["status_list"])
+
+    def revoke(self, list_id: str, indices: Iterable[int], status: str = "INVALID") -> None:
+        """Sets ``indices`` of the list to ``status`` in one binary batch (u64 LE body)."""
+        raw = array("Q", indices).tobytes()
+        code, _, data = self.request(
+            "PATCH",
+            f"/v1/lists/{list_id}/entries?status={status}",
+            key=self.api_key,
+            raw=raw,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert code == 200, data[:500]
 
     def api(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         """An issuer API call with the admin key that must succeed; returns the parsed JSON."""
