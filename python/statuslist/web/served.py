@@ -182,6 +182,10 @@ class WireResponse(web.StreamResponse):
     async def write_eof(self, data: bytes = b"") -> None:
         return
 
+    @property
+    def body_length(self) -> int:  # for an access log, should one be configured
+        return sum(len(p) for p in self._parts)
+
 
 @dataclass(frozen=True, slots=True)
 class ServedList:
