@@ -282,7 +282,7 @@ pub(crate) fn run_length(data: &[u8], start: usize) -> usize {
 }
 
 /// One linear pass: every run becomes a literal followed by distance-1 matches.
-fn tokenize(data: &[u8]) -> Tokens {
+pub(crate) fn tokenize(data: &[u8]) -> Tokens {
     let mut t = Tokens {
         stream: Vec::with_capacity(data.len() / 8 + 16),
         litlen: [0; LITLEN_CODES],

@@ -12,11 +12,15 @@
 //!   split into literals and distance-1 matches of any lengths (exact, not just "258s and a rest");
 //! - every match, also cut short where another match may start (a prefix of a copy is a copy);
 //! - from any position inside a run, the later part of every match that starts earlier in that run
-//!   (a suffix of a copy that begins in a run of equal bytes is a copy at the same distance).
+//!   (a suffix of a copy that begins in a run of equal bytes is a copy at the same distance);
+//! - from any position inside a *region* (a copy found longer than 258 bytes, on periodic data),
+//!   a copy at the region's distance, up to 258 bytes or the region's end.
 //!
 //! On sparse lists this turns most gaps into "zeros, Y, zeros" copies between literals, as the
 //! best general-purpose encoders do. The scan visits only reached positions (a bitmap), so a chunk
-//! that is mostly long runs costs little beyond reading it.
+//! that is mostly long runs costs little beyond reading it. On repetitive data (periodic lists)
+//! the search skips the anchors inside long copies, so the work per byte stays within a small
+//! constant of random data's ([`Work`] counts it; a test bounds it).
 
 use crate::deflate::{
     distance_symbol, length_symbol, Tokens, DIST_CODES, LITLEN_CODES, MAX_MATCH, MIN_MATCH,
@@ -36,6 +40,28 @@ const MAX_KEPT: usize = 3;
 /// last one chose); a third pass gained ~0.4% at 1% density.
 const PASSES: usize = 2;
 const NONE: u32 = u32::MAX;
+/// A copy reaching this far forwards from its anchor is taken as found: the anchors it covers
+/// are not searched (see [`find_candidates`]).
+const NICE: usize = 64;
+/// Longest stretch a copy region is followed beyond its first 258 bytes.
+const LONG: usize = 16 * 1024;
+
+/// Units of work the parse did, counted so tests can bound its complexity per byte without
+/// timing it: chain probes, 8-byte words compared while extending matches, and edge
+/// relaxations of the shortest-path passes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Work {
+    pub(crate) probes: u64,
+    pub(crate) words: u64,
+    pub(crate) relaxations: u64,
+}
+
+impl Work {
+    #[cfg(test)]
+    pub(crate) fn total(&self) -> u64 {
+        self.probes + self.words + self.relaxations
+    }
+}
 
 /// A match candidate: copy `len` bytes from `dist` back, starting at `start`.
 #[derive(Clone, Copy, Debug)]
@@ -96,10 +122,11 @@ fn run_ends(data: &[u8]) -> Vec<u32> {
     ends
 }
 
-fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
+fn common_prefix(a: &[u8], b: &[u8], limit: usize, work: &mut Work) -> usize {
     let limit = limit.min(a.len()).min(b.len());
     let mut n = 0;
     while n + 8 <= limit {
+        work.words += 1;
         let x = u64::from_le_bytes(a[n..n + 8].try_into().unwrap_or([0; 8]));
         let y = u64::from_le_bytes(b[n..n + 8].try_into().unwrap_or([0; 8]));
         if x != y {
@@ -127,19 +154,31 @@ fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
 ///
 /// From each anchor the nearest earlier anchors come first; a farther one is kept only if it
 /// reaches farther forwards or backwards than every nearer one (a nearer copy is cheaper).
-fn find_candidates(data: &[u8], ends: &[u32]) -> Vec<Candidate> {
+///
+/// Three rules bound the work on repetitive data (a periodic list makes every byte an anchor
+/// with a full-length copy one period back), as the "nice length" of zlib and libdeflate does:
+///
+/// - a copy of the longest length DEFLATE allows ends the chain walk (no farther copy can
+///   reach farther forwards);
+/// - such a copy is followed on (up to [`LONG`] bytes) into a *region* of the same distance,
+///   starting at the head of the run before its anchor, in which the parse may start a copy
+///   anywhere; the anchors inside it, but its last 258 bytes, are indexed and not searched;
+/// - anchors inside any copy reaching [`NICE`] bytes forwards are indexed and not searched
+///   either (a block repeated with small changes has long copies everywhere that never reach
+///   258 bytes).
+///
+/// Returns the candidates and the regions (sorted by start).
+fn find_candidates(data: &[u8], ends: &[u32], work: &mut Work) -> (Vec<Candidate>, Vec<Candidate>) {
     let n = data.len();
     let mut out = Vec::new();
+    let mut long = Vec::new();
     if n < MIN_MATCH {
-        return out;
+        return (out, long);
     }
-    let mut head = vec![NONE; 1 << HASH_BITS];
-    let mut pair_head = vec![NONE; 1 << PAIR_BITS];
-    // Both indexed by run head only (the other entries stay untouched zero pages):
-    // the chain link and the length of the run before the head.
-    let mut prev = vec![0u32; n];
-    let mut run_before = vec![0u32; n];
+    let mut index = Index::new(n);
     let mut kept: Vec<(usize, usize)> = Vec::new();
+    // Anchors before this position lie inside a long copy found earlier.
+    let mut covered = 0usize;
     let mut x = 0usize;
     loop {
         // The next run head is the end of the current run.
@@ -148,72 +187,135 @@ fn find_candidates(data: &[u8], ends: &[u32]) -> Vec<Candidate> {
         if x >= n - 1 {
             break;
         }
-        run_before[x] = before as u32;
-        let (mut y, limit) = if before >= 2 {
-            let key =
-                (usize::from(data[x - 1]) << 8 | usize::from(data[x])) & ((1 << PAIR_BITS) - 1);
-            let y = pair_head[key];
-            pair_head[key] = x as u32;
-            (y, PAIR_LIMIT)
-        } else {
-            if x + 4 > n {
-                continue;
-            }
-            let word = u32::from_le_bytes([data[x], data[x + 1], data[x + 2], data[x + 3]]);
-            if word == u32::from(data[x]) * 0x0101_0101 {
-                continue; // a pure run: distance-1 matches already cover it
-            }
-            let h = (word.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize;
-            let y = head[h];
-            head[h] = x as u32;
-            (y, CHAIN_LIMIT)
+        let Some((mut y, limit)) = index.insert(data, x, before) else {
+            continue;
         };
-        prev[x] = y;
+        if x < covered {
+            continue;
+        }
         kept.clear();
         let mut steps = 0;
         while y != NONE && steps < limit && x - y as usize <= WINDOW {
             let yu = y as usize;
             steps += 1;
-            y = prev[yu];
-            let forward = common_prefix(&data[x..], &data[yu..], MAX_MATCH);
+            work.probes += 1;
+            y = index.prev[yu];
+            let forward = common_prefix(&data[x..], &data[yu..], MAX_MATCH, work);
             if forward == 0 {
                 continue; // another pair or word in the same slot
             }
-            // Extend backwards through the runs that precede both, then byte by byte.
-            let mut back = 0;
-            if data[x - 1] == data[yu - 1] {
-                back = before.min(run_before[yu] as usize);
-            }
-            back = back.min(MAX_MATCH - forward);
-            while back < yu
-                && forward + back < MAX_MATCH
-                && data[x - back - 1] == data[yu - back - 1]
-            {
-                back += 1;
-            }
-            if forward + back < MIN_MATCH || kept.iter().any(|&(f, b)| f >= forward && b >= back) {
+            let reach = index.reach_back(data, x, yu, before, work);
+            let back = reach.min(MAX_MATCH - forward);
+            if forward + back < MIN_MATCH || kept.iter().any(|&(f, b)| f >= forward && b >= reach) {
                 continue;
             }
-            kept.push((forward, back));
+            kept.push((forward, reach));
             if kept.len() >= MAX_KEPT {
                 steps = limit;
             }
             let dist = (x - yu) as u16;
-            out.push(Candidate {
-                start: (x - back) as u32,
-                len: (forward + back) as u16,
+            let at = |start: usize, len: usize| Candidate {
+                start: start as u32,
+                len: len as u16,
                 dist,
-            });
+            };
+            out.push(at(x - back, forward + back));
             if back > 0 && forward >= MIN_MATCH {
-                out.push(Candidate {
-                    start: x as u32,
-                    len: forward as u16,
-                    dist,
-                });
+                out.push(at(x, forward));
+            }
+            let in_run = reach.min(before);
+            if in_run > back {
+                // Too long to keep both ends: also the copy from the head of the run before the
+                // anchor, so a copy that ends inside that run can be followed by the rest of
+                // this one (the later part of a copy starting in a run is a copy).
+                out.push(at(x - in_run, (in_run + forward).min(MAX_MATCH)));
+            }
+            if forward == MAX_MATCH {
+                steps = limit;
+                let more =
+                    common_prefix(&data[x + MAX_MATCH..], &data[yu + MAX_MATCH..], LONG, work);
+                if more > 0 {
+                    long.push(at(x - in_run, in_run + MAX_MATCH + more));
+                    covered = covered.max(x + more);
+                }
+            }
+            if forward >= NICE {
+                covered = covered.max(x + forward);
             }
         }
     }
-    out
+    long.sort_by_key(|c| c.start);
+    (out, long)
+}
+
+/// The two indexes of earlier anchors (see [`find_candidates`]).
+struct Index {
+    head: Vec<u32>,
+    pair_head: Vec<u32>,
+    /// Both indexed by run head only (the other entries stay untouched zero pages):
+    /// the chain link and the length of the run before the head.
+    prev: Vec<u32>,
+    run_before: Vec<u32>,
+}
+
+impl Index {
+    fn new(n: usize) -> Self {
+        Self {
+            head: vec![NONE; 1 << HASH_BITS],
+            pair_head: vec![NONE; 1 << PAIR_BITS],
+            prev: vec![0u32; n],
+            run_before: vec![0u32; n],
+        }
+    }
+
+    /// Indexes the anchor `x` (after a run of `before` bytes); returns the nearest earlier
+    /// anchor of its kind and how many to examine, or `None` if `x` heads a pure run.
+    fn insert(&mut self, data: &[u8], x: usize, before: usize) -> Option<(u32, usize)> {
+        self.run_before[x] = before as u32;
+        let (y, limit) = if before >= 2 {
+            let key =
+                (usize::from(data[x - 1]) << 8 | usize::from(data[x])) & ((1 << PAIR_BITS) - 1);
+            let y = self.pair_head[key];
+            self.pair_head[key] = x as u32;
+            (y, PAIR_LIMIT)
+        } else {
+            if x + 4 > data.len() {
+                return None;
+            }
+            let word = u32::from_le_bytes([data[x], data[x + 1], data[x + 2], data[x + 3]]);
+            if word == u32::from(data[x]) * 0x0101_0101 {
+                return None; // a pure run: distance-1 matches already cover it
+            }
+            let h = (word.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize;
+            let y = self.head[h];
+            self.head[h] = x as u32;
+            (y, CHAIN_LIMIT)
+        };
+        self.prev[x] = y;
+        Some((y, limit))
+    }
+
+    /// How far a copy from `yu` to `x` extends backwards (at most 257 bytes): through the runs
+    /// that precede both, then byte by byte.
+    fn reach_back(
+        &self,
+        data: &[u8],
+        x: usize,
+        yu: usize,
+        before: usize,
+        work: &mut Work,
+    ) -> usize {
+        let mut reach = 0;
+        if data[x - 1] == data[yu - 1] {
+            reach = before.min(self.run_before[yu] as usize);
+        }
+        reach = reach.min(MAX_MATCH - 1);
+        while reach < yu && reach < MAX_MATCH - 1 && data[x - reach - 1] == data[yu - reach - 1] {
+            reach += 1;
+        }
+        work.words += reach as u64 / 8;
+        reach
+    }
 }
 
 /// Candidates grouped by start position (singly linked lists, no sort needed).
@@ -226,10 +328,13 @@ struct ByStart {
     /// run may also start later in that run (a suffix of the same copy).
     first_in_run: Vec<u32>,
     next_in_run: Vec<u32>,
+    /// Copy regions longer than a copy (see [`find_candidates`]), by start: a copy at their
+    /// distance may start anywhere in them. Their starts count as match starts.
+    long: Vec<Candidate>,
 }
 
 impl ByStart {
-    fn new(cands: &[Candidate], n: usize, ends: &[u32]) -> Self {
+    fn new(cands: &[Candidate], long: Vec<Candidate>, n: usize, ends: &[u32]) -> Self {
         let mut first = vec![NONE; n + 1];
         let mut next = vec![NONE; cands.len()];
         let mut first_in_run = vec![NONE; n + 1];
@@ -242,8 +347,12 @@ impl ByStart {
             first_in_run[e] = k as u32;
         }
         let mut next_start = vec![NONE; n + MIN_MATCH + 1];
+        let mut region_at = vec![false; n];
+        for c in &long {
+            region_at[c.start as usize] = true;
+        }
         for p in (0..n).rev() {
-            next_start[p] = if first[p] == NONE {
+            next_start[p] = if first[p] == NONE && !region_at[p] {
                 next_start[p + 1]
             } else {
                 p as u32
@@ -255,6 +364,7 @@ impl ByStart {
             next_start,
             first_in_run,
             next_in_run,
+            long,
         }
     }
 }
@@ -350,6 +460,7 @@ fn shortest_path(
     ends: &[u32],
     longest: &[usize; 256],
     prices: &Prices,
+    work: &mut Work,
 ) -> Tokens {
     let next_start = &by_start.next_start;
     let n = data.len();
@@ -357,6 +468,13 @@ fn shortest_path(
         .iter()
         .map(|c| prices.dist_sym[distance_symbol(c.dist as usize).0])
         .collect();
+    let long = &by_start.long;
+    let long_dist_prices: Vec<u32> = long
+        .iter()
+        .map(|c| prices.dist_sym[distance_symbol(c.dist as usize).0])
+        .collect();
+    // Regions that started at or before the current position and may still hold a copy.
+    let (mut active, mut next_long) = (Vec::<usize>::new(), 0usize);
     let mut tables: Vec<Option<RunTable>> = (0..256).map(|_| None).collect();
     // cost[p]: cheapest bits to encode data[..p]; how[p]: (length, distance) of the last edge
     // (distance 0 = literal, RUN_EDGE = a run continuation split by the byte's table).
@@ -374,6 +492,7 @@ fn shortest_path(
                      c: u32,
                      len: u32,
                      dist: u16| {
+        work.relaxations += 1;
         let total = cost[from] + c;
         if total < cost[to] {
             cost[to] = total;
@@ -451,6 +570,39 @@ fn shortest_path(
                 0,
             );
         }
+        while next_long < long.len() && long[next_long].start as usize <= p {
+            active.push(next_long);
+            next_long += 1;
+        }
+        active.retain(|&a| long[a].start as usize + long[a].len as usize >= p + MIN_MATCH);
+        for &a in &active {
+            let c = long[a];
+            let l = (c.start as usize + c.len as usize - p).min(MAX_MATCH);
+            let dist_price = long_dist_prices[a];
+            relax(
+                &mut cost,
+                &mut reached,
+                p,
+                p + l,
+                prices.len[l] + dist_price,
+                l as u32,
+                c.dist,
+            );
+            let mut q = next_start[p + MIN_MATCH] as usize;
+            while q < p + l {
+                let l = q - p;
+                relax(
+                    &mut cost,
+                    &mut reached,
+                    p,
+                    q,
+                    prices.len[l] + dist_price,
+                    l as u32,
+                    c.dist,
+                );
+                q = next_start[q + 1] as usize;
+            }
+        }
         let mut k = by_start.first[p];
         while k != NONE {
             let c = cands[k as usize];
@@ -508,8 +660,13 @@ fn shortest_path(
 
 /// Tokens for `data`, starting from the prices implied by `initial` (a cheap first parse).
 pub(crate) fn optimal_tokens(data: &[u8], initial: Tokens) -> Tokens {
+    optimal_tokens_counted(data, initial, &mut Work::default())
+}
+
+/// [`optimal_tokens`], adding the work it did to `work`.
+pub(crate) fn optimal_tokens_counted(data: &[u8], initial: Tokens, work: &mut Work) -> Tokens {
     let ends = run_ends(data);
-    let cands = find_candidates(data, &ends);
+    let (cands, long) = find_candidates(data, &ends, work);
     if cands.is_empty() {
         return initial;
     }
@@ -521,11 +678,11 @@ pub(crate) fn optimal_tokens(data: &[u8], initial: Tokens) -> Tokens {
         *l = (*l).max(e - p);
         p = e;
     }
-    let by_start = ByStart::new(&cands, data.len(), &ends);
+    let by_start = ByStart::new(&cands, long, data.len(), &ends);
     let mut best = initial;
     for _ in 0..PASSES {
         let prices = Prices::from_frequencies(&best.litlen, &best.dist);
-        best = shortest_path(data, &cands, &by_start, &ends, &longest, &prices);
+        best = shortest_path(data, &cands, &by_start, &ends, &longest, &prices, work);
     }
     best
 }
@@ -533,6 +690,116 @@ pub(crate) fn optimal_tokens(data: &[u8], initial: Tokens) -> Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// A 1-bit list (LSB first) with every `k`th entry set, `n` bytes.
+    fn every(k: usize, n: usize) -> Vec<u8> {
+        let mut b = vec![0u8; n];
+        for i in (0..n * 8).step_by(k) {
+            b[i / 8] |= 1 << (i % 8);
+        }
+        b
+    }
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<u8> {
+        (0..n).map(|_| rng.next() as u8).collect()
+    }
+
+    /// Inputs whose copies are long everywhere, the worst case of an LZ77 search, and ordinary
+    /// ones to compare them with.
+    fn repetitive_inputs(n: usize) -> Vec<(String, Vec<u8>)> {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut out: Vec<(String, Vec<u8>)> = [2, 3, 5, 13, 100, 997]
+            .iter()
+            .map(|&k| (format!("every {k}th entry"), every(k, n)))
+            .collect();
+        for period in [64, 250, 257, 259, 1000] {
+            let unit = random(period, &mut rng);
+            let data = unit.iter().copied().cycle().take(n).collect();
+            out.push((format!("{period}-byte repeat"), data));
+        }
+        // Copies that stop just short of the longest length: a block repeated with one byte
+        // changed per repetition.
+        for block in [100, 200, 257] {
+            let mut data: Vec<u8> = random(block, &mut rng)
+                .into_iter()
+                .cycle()
+                .take(n)
+                .collect();
+            for p in (block..n).step_by(block) {
+                data[p] = rng.next() as u8;
+            }
+            out.push((format!("{block}-byte block, one change each"), data));
+        }
+        out
+    }
+
+    const CHUNK: usize = 64 * 1024;
+
+    fn work_per_byte(data: &[u8]) -> f64 {
+        let mut work = Work::default();
+        let t = optimal_tokens_counted(data, crate::deflate::tokenize(data), &mut work);
+        assert!(t.litlen[256] == 1);
+        work.total() as f64 / data.len() as f64
+    }
+
+    /// The parse's work per byte stays within a small constant of random data's on inputs where
+    /// every position has a long copy (periodic lists, repeated blocks, blocks repeated with one
+    /// change, whose copies stop just short of the longest length). Before the search was
+    /// bounded, these cost 500-900 units per byte (1-2 s per MiB); random bytes cost ~3.5.
+    #[test]
+    fn work_per_byte_is_bounded_on_repetitive_inputs() {
+        for n in [CHUNK, 4 * CHUNK] {
+            let mut rng = Rng(5);
+            let random_work = work_per_byte(&random(n, &mut rng));
+            assert!(
+                random_work < 8.0,
+                "random bytes: {random_work:.2} units per byte"
+            );
+            for (name, data) in repetitive_inputs(n) {
+                let w = work_per_byte(&data);
+                assert!(
+                    w <= 8.0 && w <= 2.0 * random_work,
+                    "{name}, {n} bytes: {w:.2} units per byte (random: {random_work:.2})"
+                );
+            }
+        }
+    }
+
+    /// On periodic data the parse is the first period, then copies of the longest length: no
+    /// literals where the copies' phase drifts against the period.
+    #[test]
+    fn periodic_data_is_copies_of_the_longest_length() {
+        let mut rng = Rng(11);
+        let mut inputs: Vec<(String, usize, Vec<u8>)> = [(3, 3), (5, 5), (13, 13), (100, 25)]
+            .iter()
+            .map(|&(k, period)| (format!("every {k}th entry"), period, every(k, CHUNK)))
+            .collect();
+        for period in [64, 257, 1000] {
+            let unit = random(period, &mut rng);
+            let data = unit.iter().copied().cycle().take(CHUNK).collect();
+            inputs.push((format!("{period}-byte repeat"), period, data));
+        }
+        for (name, period, data) in inputs {
+            let t = optimal_tokens(&data, crate::deflate::tokenize(&data));
+            let copies = t.litlen[285] as usize;
+            let literals: u32 = t.litlen[..256].iter().sum();
+            assert!(
+                copies + 2 >= (CHUNK - period) / MAX_MATCH,
+                "{name}: {copies} copies of 258 bytes, {literals} literals"
+            );
+        }
+    }
 
     #[test]
     fn length_edges_are_the_ends_of_every_length_symbol() {
