@@ -20,6 +20,11 @@ bursts of consecutive entries (burst lengths geometric with mean :data:`BURST_ME
 starts until the density is reached. Revoked entries get status 1 on 1-bit lists and a status drawn
 uniformly from 1..3 on wider lists (one per entry when uniform, one per burst when clustered).
 
+Periodic patterns (1-bit lists, after the density sweep; ``--no-periodic`` leaves them out), the
+worst case of an LZ77 search: every 3rd, 5th and 13th entry revoked, and one random 64-byte block
+repeated over the whole list. Their entropy bound is what picks them among the lists of their kind
+(the offset of the first revoked entry; the block's 512 random bits).
+
     python3 -m benchmarks.sweep                    # the table of benchmarks/README.md
     python3 -m benchmarks.sweep --entries 1000000 --bits 1 --densities 0.01
 """
@@ -49,6 +54,9 @@ PATTERNS = ("uniform", "clustered")
 BURST_MEAN = 32
 #: Largest status value drawn for a revoked entry of a list wider than one bit.
 TOP_VALUE = 3
+#: Periodic patterns: every k-th entry revoked, for each k; and a repeated random block of bytes.
+PERIODS = (3, 5, 13)
+BLOCK_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,25 @@ class Case:
     density: float
     pattern: str
     entries: int
+    #: ``periodic``: revoke every ``period``-th entry; ``repeat``: a block of ``period`` bytes.
+    period: int = 0
 
     @property
     def name(self) -> str:
+        if self.pattern == "periodic":
+            nth = {1: "st", 2: "nd", 3: "rd"}.get(self.period % 10, "th")
+            if self.period % 100 in (11, 12, 13):
+                nth = "th"
+            return f"{self.bits}-bit every {self.period}{nth} entry"
+        if self.pattern == "repeat":
+            return f"{self.bits}-bit {self.period}-byte block repeated"
         return f"{self.bits}-bit {self.density * 100:g}% {self.pattern}"
+
+
+def periodic_cases(entries: int) -> list[Case]:
+    """The periodic patterns of the sweep, on 1-bit lists of ``entries`` entries."""
+    cases = [Case(1, 1 / k, "periodic", entries, k) for k in PERIODS]
+    return [*cases, Case(1, 0.5, "repeat", entries, BLOCK_BYTES)]
 
 
 def _values(bits: int) -> int:
@@ -71,6 +94,15 @@ def build(case: Case) -> tuple[bytes, float]:
     """The raw list of ``case`` and the entropy bound of its generating process, in bytes."""
     rng = random.Random(f"{case.bits}-{case.density}-{case.pattern}-{case.entries}")
     n, k = case.entries, _values(case.bits)
+    nbytes = (n * case.bits + 7) // 8
+    if case.pattern == "periodic":
+        sl = StatusList(n, case.bits)
+        idx = array("Q", range(0, n, case.period))
+        sl.set_many(idx, bytes([1]) * len(idx))
+        return sl.to_bytes(), math.log2(case.period) / 8
+    if case.pattern == "repeat":
+        block = rng.randbytes(case.period)
+        return (block * (nbytes // case.period + 1))[:nbytes], case.period
     target = int(n * case.density)
     statuses: dict[int, int] = {}
     bursts: list[int] = []
@@ -188,14 +220,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--zopfli-max", type=int, default=300_000, help="largest raw list zopfli is run on"
     )
+    ap.add_argument("--no-periodic", action="store_true", help="leave out the periodic patterns")
     args = ap.parse_args(argv)
+    cases = [
+        Case(bits, density, pattern, args.entries)
+        for bits in args.bits
+        for pattern in args.patterns
+        for density in args.densities
+    ]
+    if not args.no_periodic:
+        cases += periodic_cases(args.entries)
     rows = []
-    for bits in args.bits:
-        for pattern in args.patterns:
-            for density in args.densities:
-                case = Case(bits, density, pattern, args.entries)
-                rows.append(measure(case, args.repeat, args.zopfli_max))
-                print(f"done {case.name}", flush=True)
+    for case in cases:
+        rows.append(measure(case, args.repeat, args.zopfli_max))
+        print(f"done {case.name}", flush=True)
     print()
     print(table(rows))
     print()

@@ -1,9 +1,9 @@
 """Other implementations' inflaters read everything our encoder produces (issue #14).
 
 On every list of the compression sweep (``benchmarks/sweep.py``: bits 1, 2, 8; densities 0.01% to
-50%; uniform and clustered) the zlib stream of ``StatusList.encode`` must inflate to the list's
-bytes with Python's ``zlib`` and with ``pako`` (the inflater of the npm peer
-``@sd-jwt/jwt-status-list``), run by node. ``zlib-rs`` and ``miniz_oxide`` are covered by
+50%; uniform and clustered; and its periodic patterns) the zlib stream of ``StatusList.encode``
+must inflate to the list's bytes with Python's ``zlib`` and with ``pako`` (the inflater of the npm
+peer ``@sd-jwt/jwt-status-list``), run by node. ``zlib-rs`` and ``miniz_oxide`` are covered by
 ``rust/statuslist-core/tests/roundtrip.rs``. A Hypothesis property feeds random and adversarial
 byte patterns (runs of any byte, periodic patterns, sparse marks, noise) across chunk and group
 boundaries.
@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.sweep import BITS, DENSITIES, PATTERNS, Case, build
+from benchmarks.sweep import BITS, DENSITIES, PATTERNS, Case, build, periodic_cases
 from statuslist import StatusList
 from statuslist.codec import CHUNK_BYTES
 from tests.interop._common import process_failure
@@ -40,7 +40,7 @@ CASES = [
     for bits in BITS
     for pattern in PATTERNS
     for density in DENSITIES
-]
+] + periodic_cases(ENTRIES)
 
 
 @pytest.fixture(scope="module")
