@@ -9,6 +9,7 @@ __all__ = [
     "BUILD_PROFILE",
     "CHUNK_BYTES",
     "DEFAULT_MAX_BYTES",
+    "DICT_BYTES",
     "MAX_ENTRIES",
     "IndexPermutation",
     "SigningKey",
@@ -26,6 +27,7 @@ __version__: Final[str]
 DEFAULT_MAX_BYTES: Final[int]
 MAX_ENTRIES: Final[int]
 CHUNK_BYTES: Final[int]
+DICT_BYTES: Final[int]
 BUILD_PROFILE: Final[str]
 
 @final

@@ -14,7 +14,7 @@ import pytest
 
 import statuslist
 from statuslist import INVALID, SUSPENDED, VALID, StatusList, StatusListError
-from statuslist.codec import CHUNK_BYTES
+from statuslist.codec import CHUNK_BYTES, DICT_BYTES
 
 # --- construction and the sequence protocol -------------------------------------------------------
 
@@ -240,6 +240,12 @@ def test_dirty_chunks_follow_changes() -> None:
     assert sl.dirty_chunks() == 3
     assert zlib.decompress(sl.encode()) == bytes(size // 8)
     assert sl.encode() == StatusList(size, 1).encode()
+    # Chunk 2 copies from the last DICT_BYTES of chunk 1: a change there re-encodes both.
+    sl[8 * (2 * CHUNK_BYTES - DICT_BYTES)] = 1
+    assert sl.dirty_chunks() == 2
+    sl.encode()
+    sl[8 * (2 * CHUNK_BYTES - DICT_BYTES) - 1] = 1  # just before them: chunk 1 alone
+    assert sl.dirty_chunks() == 1
 
 
 def test_dirty_chunks_of_small_and_empty_lists() -> None:

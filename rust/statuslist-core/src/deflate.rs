@@ -5,13 +5,17 @@
 //! needs ~0.7 s for a 10M-entry list with 1% revoked). This encoder tokenises a chunk in one linear
 //! pass (runs become distance-1 matches, see [`tokenize`]) and then writes whichever of a dynamic
 //! Huffman block, a fixed Huffman block or stored blocks is smallest. Each call produces a
-//! byte-aligned, non-final *segment* that depends on no earlier data, which is what lets
-//! [`crate::codec`] re-encode only the chunks that changed and stitch the segments into one stream.
+//! non-final *segment* that depends only on its bytes and the few KiB before them (its copies may
+//! reach back into them), which is what lets [`crate::list`] re-encode only the chunks that
+//! changed and stitch the segments into one stream. Neighbouring segments whose tokens are few
+//! are written as one block when one Huffman header for them costs less than theirs apart.
 
 /// Largest match DEFLATE can express.
 pub(crate) const MAX_MATCH: usize = 258;
 /// Smallest match DEFLATE can express.
 pub(crate) const MIN_MATCH: usize = 3;
+/// DEFLATE's window: the farthest a copy reaches back.
+pub(crate) const WINDOW: usize = 32 * 1024;
 const END_OF_BLOCK: usize = 256;
 pub(crate) const LITLEN_CODES: usize = 286;
 pub(crate) const DIST_CODES: usize = 30;
@@ -210,6 +214,7 @@ fn canonical_codes(lens: &[u8]) -> Vec<u32> {
 }
 
 /// Symbol frequencies and tokens of one chunk.
+#[derive(Debug, Clone)]
 pub(crate) struct Tokens {
     stream: Vec<u32>,
     pub(crate) litlen: [u32; LITLEN_CODES],
@@ -431,6 +436,19 @@ fn body_bits(t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) -> u64 {
 fn write_tokens(w: &mut BitWriter, t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) {
     let ll_codes = canonical_codes(ll_lens);
     let d_codes = canonical_codes(d_lens);
+    write_stream(w, t, ll_lens, &ll_codes, d_lens, &d_codes);
+    w.put(ll_codes[END_OF_BLOCK], u32::from(ll_lens[END_OF_BLOCK]));
+}
+
+/// The tokens of `t` (no end-of-block code) under the given code.
+fn write_stream(
+    w: &mut BitWriter,
+    t: &Tokens,
+    ll_lens: &[u8],
+    ll_codes: &[u32],
+    d_lens: &[u8],
+    d_codes: &[u32],
+) {
     for &tok in &t.stream {
         if tok & MATCH_FLAG == 0 {
             let s = tok as usize;
@@ -445,10 +463,65 @@ fn write_tokens(w: &mut BitWriter, t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) {
             w.put(dval, dbits);
         }
     }
-    w.put(ll_codes[END_OF_BLOCK], u32::from(ll_lens[END_OF_BLOCK]));
 }
 
-/// One chunk's compressed form, a piece of the DEFLATE stream that depends on no other data.
+/// Code lengths for a dynamic block of these frequencies (a complete distance code even when
+/// no copy is used, as zlib sends, because some inflaters reject the RFC's lone zero-length
+/// distance code).
+fn dynamic_lengths(litlen: &[u32], dist: &[u32]) -> (Vec<u8>, Vec<u8>) {
+    let ll_lens = huffman_lengths(litlen, 15);
+    let mut d_lens = huffman_lengths(dist, 15);
+    if d_lens.iter().all(|&l| l == 0) {
+        d_lens[0] = 1;
+        d_lens[1] = 1;
+    }
+    (ll_lens, d_lens)
+}
+
+/// Symbol frequencies of several token streams as one block (one end-of-block code).
+struct Merged {
+    litlen: [u32; LITLEN_CODES],
+    dist: [u32; DIST_CODES],
+}
+
+impl Merged {
+    fn of(t: &Tokens) -> Self {
+        Self {
+            litlen: t.litlen,
+            dist: t.dist,
+        }
+    }
+
+    fn with(&self, t: &Tokens) -> Self {
+        let mut m = Self {
+            litlen: self.litlen,
+            dist: self.dist,
+        };
+        for (a, b) in m.litlen.iter_mut().zip(&t.litlen) {
+            *a += b;
+        }
+        for (a, b) in m.dist.iter_mut().zip(&t.dist) {
+            *a += b;
+        }
+        m.litlen[END_OF_BLOCK] -= 1;
+        m
+    }
+
+    /// Bits of one dynamic block holding these symbols, block header included.
+    fn bits(&self) -> u64 {
+        let (ll, d) = dynamic_lengths(&self.litlen, &self.dist);
+        let header = DynamicHeader::new(&ll, &d);
+        let t = Tokens {
+            stream: Vec::new(),
+            litlen: self.litlen,
+            dist: self.dist,
+        };
+        3 + header.bits() + body_bits(&t, &ll, &d)
+    }
+}
+
+/// One chunk's compressed form, a piece of the DEFLATE stream that depends on no other data than
+/// its bytes and the dictionary before them (see [`deflate_segment`]).
 ///
 /// Usually a bit string holding one non-final Huffman block (it need not end on a byte boundary:
 /// [`StreamWriter`] stitches segments bit by bit, so no flush marker separates them). When stored
@@ -459,6 +532,9 @@ pub(crate) struct Segment {
     bits: Vec<u8>,
     nbits: u64,
     stored: bool,
+    /// The tokens, kept when they are few: neighbouring segments with kept tokens may be
+    /// written as one block with one Huffman header (see [`StreamWriter::append_all`]).
+    tokens: Option<Box<Tokens>>,
 }
 
 impl Segment {
@@ -473,20 +549,21 @@ impl Segment {
 }
 
 /// Compresses `data` into a [`Segment`]: one block, dynamic, fixed or stored, whichever is
-/// smallest by exact bit count.
-pub(crate) fn deflate_segment(data: &[u8]) -> Segment {
+/// smallest by exact bit count. `dict` holds the bytes that precede `data` in the stream (at most
+/// a window's worth are used): copies may reach back into them, so the segment must be written
+/// after them, and depends on them.
+pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
     if data.is_empty() {
         return Segment::default();
     }
-    let t = crate::parse::optimal_tokens(data, tokenize(data));
-    let ll_lens = huffman_lengths(&t.litlen, 15);
-    let mut d_lens = huffman_lengths(&t.dist, 15);
-    if d_lens.iter().all(|&l| l == 0) {
-        // No matches: still send a complete two-code distance tree, as zlib does, because some
-        // inflaters reject the RFC's "single zero-length distance code" form.
-        d_lens[0] = 1;
-        d_lens[1] = 1;
-    }
+    let dict = &dict[dict.len().saturating_sub(WINDOW)..];
+    let t = if dict.is_empty() {
+        crate::parse::optimal_tokens(data, 0, tokenize(data))
+    } else {
+        let whole = [dict, data].concat();
+        crate::parse::optimal_tokens(&whole, dict.len(), tokenize(data))
+    };
+    let (ll_lens, d_lens) = dynamic_lengths(&t.litlen, &t.dist);
     let header = DynamicHeader::new(&ll_lens, &d_lens);
     let dynamic = 3 + header.bits() + body_bits(&t, &ll_lens, &d_lens);
     let (fixed_ll, fixed_d) = fixed_lengths();
@@ -499,6 +576,7 @@ pub(crate) fn deflate_segment(data: &[u8]) -> Segment {
             bits: Vec::new(),
             nbits: 0,
             stored: true,
+            tokens: None,
         };
     }
     let mut w = BitWriter::new((dynamic.min(fixed) / 8) as usize + 16);
@@ -516,8 +594,17 @@ pub(crate) fn deflate_segment(data: &[u8]) -> Segment {
         bits: w.out,
         nbits,
         stored: false,
+        tokens: (t.stream.len() <= MERGE_TOKENS).then(|| Box::new(t)),
     }
 }
+
+/// Segments of at most this many tokens keep them for merging (4 bytes each: at most 1/4 of the
+/// bytes they encode, and far less on the lists that merge, whose chunks are a few hundred
+/// tokens each).
+const MERGE_TOKENS: usize = 4096;
+/// Most segments merged into one block: writing a merged block costs its tokens at every
+/// encode, so this bounds that work.
+const MERGE_MAX: usize = 64;
 
 /// Concatenates segments into one raw DEFLATE stream, bit by bit.
 pub(crate) struct StreamWriter {
@@ -525,6 +612,58 @@ pub(crate) struct StreamWriter {
 }
 
 impl StreamWriter {
+    /// Appends every segment of `pieces` (each with the bytes it encodes; the last one final),
+    /// writing neighbours that kept their tokens as one block whenever one Huffman header for
+    /// them is smaller than theirs apart (greedily, from the left). The decision depends only
+    /// on the segments, so an incremental encode still equals a fresh one.
+    pub(crate) fn append_all(&mut self, pieces: &[(&Segment, &[u8])]) {
+        let mut i = 0;
+        while i < pieces.len() {
+            let mut j = i + 1;
+            if let Some(first) = pieces[i].0.tokens.as_deref() {
+                let (mut merged, mut bits) = (Merged::of(first), pieces[i].0.nbits);
+                while j < pieces.len() && j - i < MERGE_MAX {
+                    let Some(next) = pieces[j].0.tokens.as_deref() else {
+                        break;
+                    };
+                    let m = merged.with(next);
+                    let b = m.bits();
+                    if b > bits + pieces[j].0.nbits {
+                        break;
+                    }
+                    (merged, bits) = (m, b);
+                    j += 1;
+                }
+                if j > i + 1 {
+                    self.append_merged(&merged, &pieces[i..j], j == pieces.len());
+                    i = j;
+                    continue;
+                }
+            }
+            self.append(pieces[i].0, pieces[i].1, i + 1 == pieces.len());
+            i += 1;
+        }
+    }
+
+    /// Writes the tokens of `pieces` as one dynamic block of the frequencies `merged`.
+    fn append_merged(&mut self, merged: &Merged, pieces: &[(&Segment, &[u8])], last: bool) {
+        let (ll, d) = dynamic_lengths(&merged.litlen, &merged.dist);
+        let header = DynamicHeader::new(&ll, &d);
+        let (ll_codes, d_codes) = (canonical_codes(&ll), canonical_codes(&d));
+        let w = &mut self.w;
+        w.put(0b100 | u32::from(last), 3); // BFINAL, BTYPE=10
+        header.write(w);
+        for (seg, _) in pieces {
+            if let Some(t) = seg.tokens.as_deref() {
+                write_stream(w, t, &ll, &ll_codes, &d, &d_codes);
+            }
+        }
+        w.put(ll_codes[END_OF_BLOCK], u32::from(ll[END_OF_BLOCK]));
+        if last {
+            w.align();
+        }
+    }
+
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             w: BitWriter::new(capacity),
@@ -613,7 +752,7 @@ mod tests {
     /// The raw DEFLATE stream of `data` as one segment.
     fn one_segment(data: &[u8]) -> Vec<u8> {
         let mut w = StreamWriter::new(data.len());
-        w.append(&deflate_segment(data), data, true);
+        w.append(&deflate_segment(&[], data), data, true);
         w.finish(true)
     }
 
@@ -722,8 +861,17 @@ mod tests {
         // Segments stitched at every bit offset, stored ones included.
         let mut w = StreamWriter::new(1 << 20);
         for data in &inputs {
-            w.append(&deflate_segment(data), data, false);
+            w.append(&deflate_segment(&[], data), data, false);
         }
         assert_eq!(inflate_raw(&w.finish(false)), inputs.concat());
+        // Segments that copy from the ones before them.
+        let all = inputs.concat();
+        let mut w = StreamWriter::new(1 << 20);
+        let mut at = 0;
+        for data in &inputs {
+            w.append(&deflate_segment(&all[..at], data), data, false);
+            at += data.len();
+        }
+        assert_eq!(inflate_raw(&w.finish(false)), all);
     }
 }

@@ -19,7 +19,7 @@ pub mod token;
 pub mod zlib;
 
 pub use error::{Error, Result};
-pub use list::{StatusList, CHUNK_BYTES, MAX_ENTRIES};
+pub use list::{StatusList, CHUNK_BYTES, DICT_BYTES, MAX_ENTRIES};
 pub use object::{b64url_decode, b64url_encode, StatusListObject};
 
 /// Default cap on inflated bytes when decoding untrusted lists (16 MiB).

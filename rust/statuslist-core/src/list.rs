@@ -3,10 +3,13 @@
 //! Entry `i` of a list with `bits` bits per entry lives in byte `i / (8 / bits)` at bit offset
 //! `(i % (8 / bits)) * bits`, least significant bits first, bytes in ascending order.
 //!
-//! Encoding splits the byte array into fixed [`CHUNK_BYTES`] chunks, compresses each into an
-//! independent DEFLATE segment (in parallel) and remembers the segment and its Adler-32. A write
-//! marks its chunk dirty, so re-encoding after a few changes recompresses only those chunks and
-//! stitches the cached segments, bit by bit, into one zlib stream with a combined checksum.
+//! Encoding splits the byte array into fixed [`CHUNK_BYTES`] chunks, compresses each into a
+//! DEFLATE segment (in parallel) and remembers the segment and its Adler-32. A segment may copy
+//! from the last [`DICT_BYTES`] of the chunk before it (so a periodic list needs no literals at a
+//! chunk's start), and depends on nothing else. A write marks its chunk dirty (and the next one,
+//! if it falls in those last bytes), so re-encoding after a few changes recompresses only those
+//! chunks and stitches the cached segments, bit by bit, into one zlib stream with a combined
+//! checksum; neighbouring segments of few tokens share one Huffman block there.
 //!
 //! Aligned groups of [`GROUP_CHUNKS`] chunks whose bytes hold few runs (sparse or clustered
 //! lists) are compressed as one segment instead: one Huffman header instead of four, and the
@@ -23,6 +26,10 @@ use crate::zlib::{adler32, adler32_combine, assemble};
 pub const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks per group (see the module documentation).
 pub const GROUP_CHUNKS: usize = 4;
+/// A segment may copy from this many bytes before it (the end of the chunk before it), so a
+/// write there makes the next chunk dirty too. Enough to start a periodic list's copies at once
+/// for periods up to 4 KiB; a whole window (32 KiB) gained nothing more on the sweep.
+pub const DICT_BYTES: usize = 4 * 1024;
 /// A group with at most this many runs of equal bytes is compressed as one segment; about the
 /// runs of four chunks of a 1-bit list with 0.4% of its entries revoked at random (denser groups
 /// stay per chunk, so one change recompresses 64 KiB, not 256).
@@ -209,11 +216,20 @@ impl StatusList {
         if new != *slot {
             *slot = new;
             let chunk = byte / CHUNK_BYTES;
-            self.dirty[chunk] = true;
-            let group = &mut self.groups[chunk / GROUP_CHUNKS];
-            group.whole_fresh = false;
-            group.fresh[chunk % GROUP_CHUNKS] = false;
+            self.mark(chunk);
+            // The next chunk's segment copies from the end of this one.
+            if byte % CHUNK_BYTES >= CHUNK_BYTES - DICT_BYTES && chunk + 1 < self.dirty.len() {
+                self.mark(chunk + 1);
+            }
         }
+    }
+
+    #[inline]
+    fn mark(&mut self, chunk: usize) {
+        self.dirty[chunk] = true;
+        let group = &mut self.groups[chunk / GROUP_CHUNKS];
+        group.whole_fresh = false;
+        group.fresh[chunk % GROUP_CHUNKS] = false;
     }
 
     /// Sets `indices[k]` to `values[k]` for every `k`, or nothing at all: every index and value is
@@ -339,9 +355,14 @@ impl StatusList {
                     .map(move |k| (g, k, adler32(1, span(g, k, 1))))
             })
             .collect();
+        // The bytes before a segment, which it may copy from.
+        let dict = |g: usize, k: usize| {
+            let start = ((g * GROUP_CHUNKS + k) * CHUNK_BYTES).min(bytes.len());
+            &bytes[start.saturating_sub(DICT_BYTES)..start]
+        };
         let work = |&(g, k): &(usize, Option<usize>)| match k {
-            None => deflate_segment(span(g, 0, GROUP_CHUNKS)),
-            Some(k) => deflate_segment(span(g, k, 1)),
+            None => deflate_segment(dict(g, 0), span(g, 0, GROUP_CHUNKS)),
+            Some(k) => deflate_segment(dict(g, k), span(g, k, 1)),
         };
         let done: Vec<Segment> = if jobs.len() > 1 {
             jobs.par_iter().map(work).collect()

@@ -23,11 +23,9 @@
 //! constant of random data's ([`Work`] counts it; a test bounds it).
 
 use crate::deflate::{
-    distance_symbol, length_symbol, Tokens, DIST_CODES, LITLEN_CODES, MAX_MATCH, MIN_MATCH,
+    distance_symbol, length_symbol, Tokens, DIST_CODES, LITLEN_CODES, MAX_MATCH, MIN_MATCH, WINDOW,
 };
 
-/// DEFLATE's window.
-const WINDOW: usize = 32 * 1024;
 /// Earlier anchors examined per anchor; bounds the search on dense, repetitive data.
 const CHAIN_LIMIT: usize = 16;
 const HASH_BITS: u32 = 15;
@@ -167,8 +165,14 @@ fn common_prefix(a: &[u8], b: &[u8], limit: usize, work: &mut Work) -> usize {
 ///   either (a block repeated with small changes has long copies everywhere that never reach
 ///   258 bytes).
 ///
+/// Bytes before `start` are a dictionary: indexed and copied from, never the start of a copy.
 /// Returns the candidates and the regions (sorted by start).
-fn find_candidates(data: &[u8], ends: &[u32], work: &mut Work) -> (Vec<Candidate>, Vec<Candidate>) {
+fn find_candidates(
+    data: &[u8],
+    start: usize,
+    ends: &[u32],
+    work: &mut Work,
+) -> (Vec<Candidate>, Vec<Candidate>) {
     let n = data.len();
     let mut out = Vec::new();
     let mut long = Vec::new();
@@ -177,8 +181,8 @@ fn find_candidates(data: &[u8], ends: &[u32], work: &mut Work) -> (Vec<Candidate
     }
     let mut index = Index::new(n);
     let mut kept: Vec<(usize, usize)> = Vec::new();
-    // Anchors before this position lie inside a long copy found earlier.
-    let mut covered = 0usize;
+    // Anchors before this position lie in the dictionary or inside a long copy found earlier.
+    let mut covered = start;
     let mut x = 0usize;
     loop {
         // The next run head is the end of the current run.
@@ -214,28 +218,32 @@ fn find_candidates(data: &[u8], ends: &[u32], work: &mut Work) -> (Vec<Candidate
                 steps = limit;
             }
             let dist = (x - yu) as u16;
-            let at = |start: usize, len: usize| Candidate {
-                start: start as u32,
-                len: len as u16,
-                dist,
+            // A copy starting in the dictionary starts at its end instead.
+            let at = |from: usize, len: usize| {
+                let cut = start.saturating_sub(from);
+                (len >= cut + MIN_MATCH).then(|| Candidate {
+                    start: (from + cut) as u32,
+                    len: (len - cut) as u16,
+                    dist,
+                })
             };
-            out.push(at(x - back, forward + back));
+            out.extend(at(x - back, forward + back));
             if back > 0 && forward >= MIN_MATCH {
-                out.push(at(x, forward));
+                out.extend(at(x, forward));
             }
             let in_run = reach.min(before);
             if in_run > back {
                 // Too long to keep both ends: also the copy from the head of the run before the
                 // anchor, so a copy that ends inside that run can be followed by the rest of
                 // this one (the later part of a copy starting in a run is a copy).
-                out.push(at(x - in_run, (in_run + forward).min(MAX_MATCH)));
+                out.extend(at(x - in_run, (in_run + forward).min(MAX_MATCH)));
             }
             if forward == MAX_MATCH {
                 steps = limit;
                 let more =
                     common_prefix(&data[x + MAX_MATCH..], &data[yu + MAX_MATCH..], LONG, work);
                 if more > 0 {
-                    long.push(at(x - in_run, in_run + MAX_MATCH + more));
+                    long.extend(at(x - in_run, in_run + MAX_MATCH + more));
                     covered = covered.max(x + more);
                 }
             }
@@ -450,11 +458,12 @@ impl RunTable {
     }
 }
 
-/// Shortest path over the chunk under `prices`; returns the tokens on it.
-// One relaxation loop over the edge kinds reads best in one place.
-#[allow(clippy::too_many_lines)]
+/// Shortest path over `data[start..]` under `prices`; returns the tokens on it.
+// One relaxation loop over the edge kinds reads best in one place, and it needs every table.
+#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
 fn shortest_path(
     data: &[u8],
+    start: usize,
     cands: &[Candidate],
     by_start: &ByStart,
     ends: &[u32],
@@ -480,11 +489,11 @@ fn shortest_path(
     // (distance 0 = literal, RUN_EDGE = a run continuation split by the byte's table).
     let mut cost = vec![u32::MAX; n + 1];
     let mut how = vec![(0u32, 0u16); n + 1];
-    cost[0] = 0;
+    cost[start] = 0;
     // Positions some edge reaches, one bit each: the scan skips the rest 64 at a time (in a
     // sparse list almost every position lies inside a long run and is never reached).
     let mut reached = vec![0u64; n / 64 + 1];
-    reached[0] = 1;
+    reached[start / 64] = 1 << (start % 64);
     let mut relax = |cost: &mut Vec<u32>,
                      reached: &mut Vec<u64>,
                      from: usize,
@@ -500,7 +509,7 @@ fn shortest_path(
             reached[to / 64] |= 1 << (to % 64);
         }
     };
-    let mut p = 0usize;
+    let mut p = start;
     loop {
         let mut i = p / 64;
         let mut word = reached[i] & (u64::MAX << (p % 64));
@@ -638,7 +647,7 @@ fn shortest_path(
     }
     let mut rev = Vec::new();
     let mut p = n;
-    while p > 0 {
+    while p > start {
         let (len, dist) = how[p];
         rev.push((p - len as usize, len, dist));
         p -= len as usize;
@@ -658,20 +667,27 @@ fn shortest_path(
     t
 }
 
-/// Tokens for `data`, starting from the prices implied by `initial` (a cheap first parse).
-pub(crate) fn optimal_tokens(data: &[u8], initial: Tokens) -> Tokens {
-    optimal_tokens_counted(data, initial, &mut Work::default())
+/// Tokens for `data[start..]`, starting from the prices implied by `initial` (a cheap first
+/// parse of it). `data[..start]` is a dictionary: bytes the decoder has already produced (at
+/// most one window), which copies may reference.
+pub(crate) fn optimal_tokens(data: &[u8], start: usize, initial: Tokens) -> Tokens {
+    optimal_tokens_counted(data, start, initial, &mut Work::default())
 }
 
 /// [`optimal_tokens`], adding the work it did to `work`.
-pub(crate) fn optimal_tokens_counted(data: &[u8], initial: Tokens, work: &mut Work) -> Tokens {
+pub(crate) fn optimal_tokens_counted(
+    data: &[u8],
+    start: usize,
+    initial: Tokens,
+    work: &mut Work,
+) -> Tokens {
     let ends = run_ends(data);
-    let (cands, long) = find_candidates(data, &ends, work);
+    let (cands, long) = find_candidates(data, start, &ends, work);
     if cands.is_empty() {
         return initial;
     }
     let mut longest = [0usize; 256];
-    let mut p = 0;
+    let mut p = start;
     while p < data.len() {
         let e = ends[p] as usize;
         let l = &mut longest[data[p] as usize];
@@ -682,7 +698,9 @@ pub(crate) fn optimal_tokens_counted(data: &[u8], initial: Tokens, work: &mut Wo
     let mut best = initial;
     for _ in 0..PASSES {
         let prices = Prices::from_frequencies(&best.litlen, &best.dist);
-        best = shortest_path(data, &cands, &by_start, &ends, &longest, &prices, work);
+        best = shortest_path(
+            data, start, &cands, &by_start, &ends, &longest, &prices, work,
+        );
     }
     best
 }
@@ -748,7 +766,7 @@ mod tests {
 
     fn work_per_byte(data: &[u8]) -> f64 {
         let mut work = Work::default();
-        let t = optimal_tokens_counted(data, crate::deflate::tokenize(data), &mut work);
+        let t = optimal_tokens_counted(data, 0, crate::deflate::tokenize(data), &mut work);
         assert!(t.litlen[256] == 1);
         work.total() as f64 / data.len() as f64
     }
@@ -791,7 +809,7 @@ mod tests {
             inputs.push((format!("{period}-byte repeat"), period, data));
         }
         for (name, period, data) in inputs {
-            let t = optimal_tokens(&data, crate::deflate::tokenize(&data));
+            let t = optimal_tokens(&data, 0, crate::deflate::tokenize(&data));
             let copies = t.litlen[285] as usize;
             let literals: u32 = t.litlen[..256].iter().sum();
             assert!(

@@ -56,9 +56,7 @@ pub fn adler32_combine(adler_a: u32, adler_b: u32, len_b: u64) -> u32 {
 pub(crate) fn assemble(segments: &[(&Segment, &[u8])], capacity: usize, adler: u32) -> Vec<u8> {
     let mut w = StreamWriter::new(capacity + 16);
     w.out().extend_from_slice(&ZLIB_HEADER);
-    for (k, (seg, data)) in segments.iter().enumerate() {
-        w.append(seg, data, k + 1 == segments.len());
-    }
+    w.append_all(segments);
     let mut out = w.finish(!segments.is_empty());
     out.extend_from_slice(&adler.to_be_bytes());
     out

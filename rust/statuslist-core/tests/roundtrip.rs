@@ -156,6 +156,47 @@ fn incremental_reencode_across_segment_kinds() {
     }
 }
 
+/// A periodic list (each segment copies from the end of the chunk before it, and neighbouring
+/// segments share one Huffman block) edited near chunk ends, where a change also makes the next
+/// chunk's segment stale, and elsewhere: every re-encode equals a fresh encode and inflates.
+#[test]
+fn incremental_reencode_of_segments_that_copy_across_chunks() {
+    let chunks = 7;
+    let n = chunks * CHUNK_BYTES;
+    let mut list = StatusList::new(n as u64 * 8, 1).unwrap();
+    let every: Vec<u64> = (0..n as u64 * 8).step_by(13).collect();
+    list.set_many(&every, &vec![1; every.len()]).unwrap();
+    let first = list.encode();
+    assert_eq!(inflate_zlib_rs(&first), list.as_bytes());
+    let mut rng = Rng(7);
+    for round in 0..16 {
+        let chunk = rng.below(chunks as u64 - 1) as usize;
+        // Within the last 4 KiB of a chunk (the next one copies from there), or anywhere.
+        let byte = if round % 2 == 0 {
+            (chunk + 1) * CHUNK_BYTES - 1 - rng.below(4096) as usize
+        } else {
+            rng.below(n as u64) as usize
+        };
+        let entry = byte as u64 * 8 + rng.below(8);
+        let flipped = 1 - list.get(entry).unwrap();
+        list.set(entry, u64::from(flipped)).unwrap();
+        if round % 2 == 0 {
+            assert_eq!(
+                list.dirty_chunks(),
+                2,
+                "round {round}: the next chunk is stale too"
+            );
+        }
+        let z = list.encode();
+        let fresh = StatusList::from_bytes(list.as_bytes().to_vec(), 1)
+            .unwrap()
+            .encode();
+        assert_eq!(z, fresh, "round {round}");
+        assert_eq!(inflate_zlib_rs(&z), list.as_bytes(), "round {round}");
+        assert_eq!(inflate_miniz(&z), list.as_bytes(), "round {round}");
+    }
+}
+
 /// Sparse bytes: mostly zeros with a few arbitrary values, the shape real lists have.
 fn sparse_bytes() -> impl Strategy<Value = Vec<u8>> {
     (

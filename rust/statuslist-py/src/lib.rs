@@ -23,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_BYTES", statuslist_core::DEFAULT_MAX_BYTES)?;
     m.add("MAX_ENTRIES", statuslist_core::MAX_ENTRIES)?;
     m.add("CHUNK_BYTES", statuslist_core::CHUNK_BYTES)?;
+    m.add("DICT_BYTES", statuslist_core::DICT_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // Benchmarks refuse to time a debug build.
     m.add(
