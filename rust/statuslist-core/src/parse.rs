@@ -208,7 +208,9 @@ fn find_candidates(
             if forward == 0 {
                 continue; // another pair or word in the same slot
             }
-            let reach = index.reach_back(data, x, yu, before, work);
+            // Farther back than a copy can use is wanted only for the run before the anchor.
+            let cap = (MAX_MATCH - forward).max(before).min(MAX_MATCH - 1);
+            let reach = index.reach_back(data, x, yu, before, cap, work);
             let back = reach.min(MAX_MATCH - forward);
             if forward + back < MIN_MATCH || kept.iter().any(|&(f, b)| f >= forward && b >= reach) {
                 continue;
@@ -303,22 +305,23 @@ impl Index {
         Some((y, limit))
     }
 
-    /// How far a copy from `yu` to `x` extends backwards (at most 257 bytes): through the runs
-    /// that precede both, then byte by byte.
+    /// How far a copy from `yu` to `x` extends backwards (at most `cap` bytes): through the
+    /// runs that precede both, then byte by byte.
     fn reach_back(
         &self,
         data: &[u8],
         x: usize,
         yu: usize,
         before: usize,
+        cap: usize,
         work: &mut Work,
     ) -> usize {
         let mut reach = 0;
         if data[x - 1] == data[yu - 1] {
             reach = before.min(self.run_before[yu] as usize);
         }
-        reach = reach.min(MAX_MATCH - 1);
-        while reach < yu && reach < MAX_MATCH - 1 && data[x - reach - 1] == data[yu - reach - 1] {
+        reach = reach.min(cap);
+        while reach < yu && reach < cap && data[x - reach - 1] == data[yu - reach - 1] {
             reach += 1;
         }
         work.words += reach as u64 / 8;
