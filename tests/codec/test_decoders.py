@@ -146,3 +146,21 @@ def test_encode_inflates_to_input(raw: bytes, bits: int) -> None:
         again = sl.encode()
         assert again == StatusList.from_bytes(sl.to_bytes(), bits).encode()
         assert zlib.decompress(again) == sl.to_bytes()
+
+
+#: Periodic lists pay one extra copy per 64 KiB chunk (a chunk's copies end at its end, and
+#: 65,536 is not a multiple of 258), ~9 bits against zlib-9's 2 bits per 258 bytes: up to ~2%.
+PERIODIC_ALLOWANCE = 1.02
+
+
+def test_never_larger_than_zlib9_on_the_sweep(sweep: list[tuple[Case, bytes, bytes]]) -> None:
+    """Issue #14's size goal: no density pattern of the sweep larger than ``zlib.compress(raw, 9)``
+    (the spec's reference encoding); the periodic ones within the chunking allowance."""
+    over = []
+    for case, raw, z in sweep:
+        limit = len(zlib.compress(raw, 9))
+        if case.pattern in ("periodic", "repeat"):
+            limit = int(limit * PERIODIC_ALLOWANCE)
+        if len(z) > limit:
+            over.append(f"{case.name}: {len(z):,} > {limit:,}")
+    assert not over, over
