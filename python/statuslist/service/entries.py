@@ -56,6 +56,8 @@ log = logging.getLogger("statuslist.entries")
 
 #: A batch takes at most this many writes (and never more entries than ``max_batch``).
 _BATCH_WRITES = 4096
+#: One byte per status value (``bytes([v])`` without building it).
+_BYTES = [bytes([v]) for v in range(256)]
 #: How often a write is retried after another instance changed its list meanwhile.
 _RETRIES = 50
 #: Batches of one list in flight at once with a single-writer backend (it commits them in order,
@@ -141,6 +143,19 @@ class Entries:
         for part in batch.parts:
             self._count(part.values)
         return total
+
+    async def set_one(self, caller: ApiKey, state: ListState, idx: int, value: int) -> None:
+        """:meth:`update` of one entry of one list the caller resolved (``PUT …/entries/{idx}``):
+        the same rules and the same batches, without building a general batch first."""
+        require(caller, "write")
+        part = ListUpdate(state.record.id, array("Q", (idx,)), _BYTES[value], "single")
+        _check_shape(state, part)
+        waiter = asyncio.get_running_loop().create_future()
+        write = Write(caller.actor, (part,), (state,), waiter, 1)
+        state.queue.append(write)
+        self._kick(state)
+        await write.waiter
+        self._counter(value).inc()
 
     # -- batches ----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from statuslist.service.errors import (
 
 __all__ = [
     "LIST_ID_PATTERN",
+    "SingleBodies",
     "allocation",
     "batch_binary",
     "batch_by_uri",
@@ -38,6 +39,7 @@ __all__ = [
     "path_list_id",
     "read_json",
     "single",
+    "single_status",
 ]
 
 _U64 = 1 << 64
@@ -224,11 +226,41 @@ def allocation(doc: Any) -> Allocation:
 
 def single(list_id: str, idx: int, doc: Any) -> UpdateBatch:
     """``PUT /v1/lists/{id}/entries/{idx}`` ``{"status": …}``."""
+    value = single_status(doc)
+    return UpdateBatch([ListUpdate(list_id, array("Q", [idx]), _BYTES[value], "single")])
+
+
+def single_status(doc: Any) -> int:
+    """The status of a ``PUT /v1/lists/{id}/entries/{idx}`` body, ``{"status": …}``."""
     doc = _object(doc, {"status"})
     if "status" not in doc:
         raise ValidationError("status is required", field="status")
-    value = status(doc["status"])
-    return UpdateBatch([ListUpdate(list_id, array("Q", [idx]), bytes([value]), "single")])
+    return status(doc["status"])
+
+
+class SingleBodies:
+    """The status of each small single-PUT body seen before: callers send one of a few bodies
+    (``{"status":"INVALID"}``), so a repeated one is one dictionary look-up, not a JSON parse.
+    Only bodies that parsed are remembered; bounded."""
+
+    __slots__ = ("_known",)
+
+    #: Bodies of at most this many bytes are remembered, at most ``LIMIT`` of them.
+    BODY_BYTES = 128
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, int] = {}
+
+    async def read(self, request: web.Request) -> int:
+        """The status the request's body names (refusals as :func:`single_status`)."""
+        body = await read_body(request)
+        value = self._known.get(body)
+        if value is None:
+            value = single_status(parse_json(body))
+            if len(body) <= self.BODY_BYTES and len(self._known) < self.LIMIT:
+                self._known[body] = value
+        return value
 
 
 def batch_json(list_id: str, doc: Any) -> UpdateBatch:

@@ -12,9 +12,10 @@ from aiohttp import web
 from statuslist.config import Settings
 from statuslist.metrics import Metrics
 from statuslist.service import ApiKey, Service
+from statuslist.web.commands import SingleBodies
 from statuslist.web.served import ServedTokens
 
-__all__ = ["CALLER", "METRICS", "RUNTIME", "SETTINGS", "Runtime"]
+__all__ = ["CALLER", "METRICS", "RUNTIME", "SETTINGS", "SINGLE_BODIES", "Runtime"]
 
 
 class Runtime:
@@ -35,5 +36,7 @@ class Runtime:
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 RUNTIME = web.AppKey("runtime", Runtime)
+#: The issuer API's memo of single-PUT bodies (``web/commands.py``).
+SINGLE_BODIES = web.AppKey("single_bodies", SingleBodies)
 #: The authenticated caller of an issuer API request (set by the issuer API's middleware).
 CALLER = web.RequestKey("caller", ApiKey)

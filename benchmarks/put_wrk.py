@@ -1,0 +1,135 @@
+"""Durable single PUTs against the framework's ceiling, with ``wrk`` (issue #13, writes).
+
+A real ``statuslist serve`` (SQLite, ``synchronous=FULL``, group commit) with one 10M-entry
+list, and the do-nothing peer of ``benchmarks/put_peer.py``, driven in turns by the same ``wrk``
+command: ``PUT /v1/lists/{id}/entries/{random idx}`` ``{"status":"INVALID"}`` from
+``--connections`` keep-alive connections on one ``wrk`` thread (a Lua script picks the index).
+Each round runs both peers for ``--seconds``; the figures are medians over ``--rounds``, and the
+ratio is ours ÷ the peer's within each round. Any answer but 2xx fails the run, and the list's
+INVALID count is read back (it must have grown).
+
+    python3 -m benchmarks.put_wrk [--rounds 3] [--seconds 3] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from statuslist.loadtest.spawn import free_port
+from tests.support import ServerProcess
+
+SIZE = 10_000_000
+
+_LUA = """
+wrk.method = "PUT"
+wrk.body = '{"status":"INVALID"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
+math.randomseed(%(seed)d)
+request = function()
+  return wrk.format(nil, "/v1/lists/%(list_id)s/entries/" .. math.random(0, %(top)d))
+end
+"""
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds the process has used (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    wrk: str, url: str, script: Path, seconds: int, connections: int, pid: int
+) -> tuple[float, float]:
+    """Requests per second and the server's CPU microseconds per request; refuses a run with
+    any non-2xx answer or socket error."""
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    cpu = _cpu(pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    cpu = _cpu(pid) - cpu
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw failures:\n{out}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise SystemExit(f"no rate in wrk's output:\n{out}")
+    rate = float(found.group(1))
+    return rate, cpu / (rate * seconds) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--only-ours", action="store_true", help="no peer (for profiling)")
+    args = ap.parse_args()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = ServerProcess(Path(tmp) / "data").start()
+        port = free_port()
+        peer = subprocess.Popen([sys.executable, "-m", "benchmarks.put_peer", str(port)])  # noqa: S603
+        try:
+            list_id = srv.api("POST", "/v1/lists", {"bits": 1, "size": SIZE})["id"]
+            script = Path(tmp) / "put.lua"
+            values = {"key": srv.api_key, "list_id": list_id, "top": SIZE - 1, "seed": 13}
+            script.write_text(_LUA % values)
+            peer_url = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(peer_url, timeout=1)
+                except urllib.error.HTTPError:
+                    break  # 404/405: it is up
+                except OSError:
+                    time.sleep(0.05)
+            print(f"server pid {srv.proc.pid if srv.proc else 0}, peer pid {peer.pid}", flush=True)
+            ours_pid = srv.proc.pid if srv.proc else 0
+            peers = {"statuslist": (srv.url, ours_pid)}
+            if not args.only_ours:
+                peers["do-nothing PUT"] = (peer_url, peer.pid)
+            for url, pid in peers.values():  # warm-up
+                run_wrk(wrk, url, script, 1, args.connections, pid)
+            rates: dict[str, list[float]] = {name: [] for name in peers}
+            cpus: dict[str, list[float]] = {name: [] for name in peers}
+            ratios = []
+            for r in range(args.rounds):
+                line = []
+                for name, (url, pid) in peers.items():
+                    rate, us = run_wrk(wrk, url, script, args.seconds, args.connections, pid)
+                    rates[name].append(rate)
+                    cpus[name].append(us)
+                    line.append(f"{name} {rate:,.0f}/s ({us:.0f} us CPU/request)")
+                if len(peers) > 1:
+                    ratios.append(rates["statuslist"][-1] / rates["do-nothing PUT"][-1])
+                    line.append(f"ratio {ratios[-1]:.2f}x")
+                print(f"round {r + 1}: " + ", ".join(line), flush=True)
+            revoked = srv.api("GET", f"/v1/lists/{list_id}")["counts"]["INVALID"]
+            if revoked == 0:
+                raise SystemExit("no entry was revoked")
+            med = statistics.median
+            summary = [
+                f"{name} {med(rates[name]):,.0f}/s ({med(cpus[name]):.0f} us CPU/request)"
+                for name in peers
+            ]
+            if ratios:
+                summary.append(f"ratio {med(ratios):.2f}x")
+            print("medians: " + ", ".join(summary) + f"; INVALID entries read back: {revoked:,}")
+        finally:
+            peer.terminate()
+            peer.wait()
+            srv.stop()
+
+
+if __name__ == "__main__":
+    main()
