@@ -17,6 +17,7 @@ import pytest
 from statuslist.codec import INVALID, SUSPENDED, VALID
 from statuslist.exceptions import StorageError
 from statuslist.service import Allocation, ListUpdate, NewList, Service, UpdateBatch
+from statuslist.service.allocation import block_size
 from statuslist.service.errors import ConflictError, NotFoundError, PayloadTooLargeError
 from statuslist.storage import ListRecord, NewChange
 from tests.service.conftest import ADMIN, Svc, settings_for, started, stopped
@@ -206,6 +207,99 @@ def test_allocation_never_repeats_across_concurrency_and_restarts(data: Path) ->
         assert lists >= 1
 
     asyncio.run(main())
+
+
+def test_a_restart_skips_the_counter_values_reserved_ahead(data: Path) -> None:
+    """A reservation takes a whole block of counter values durably; what was not handed out
+    before a restart is skipped afterwards (never reused), and counts as allocated."""
+    settings = settings_for(data)
+
+    async def main() -> None:
+        s = await started(settings)
+        try:
+            lid = await new_list(s, size=1 << 20)
+            state = s.lists.by_id[lid]
+            block = block_size(state)
+            assert block > 8
+            first = await s.allocator.allocate(ADMIN, Allocation(3, lid))
+            assert first == [(state.uri, i) for i in state.perm.many(0, 3)]
+            # the block is durable, but only what was handed out shows as allocated
+            assert state.counter == block and state.ahead_count == block - 3
+            assert s.lists.describe(state, counts=False)["allocated"] == 3
+        finally:
+            await stopped(s)
+        s = await started(settings)
+        try:
+            state = s.lists.by_id[lid]
+            assert state.counter == block and state.ahead_count == 0
+            assert s.lists.describe(state, counts=False)["allocated"] == block  # skipped
+            after = await s.allocator.allocate(ADMIN, Allocation(5, lid))
+            assert after == [(state.uri, i) for i in state.perm.many(block, 5)]
+            before = {(state.uri, i) for i in state.perm.many(0, block)}
+            assert not before & set(after), "a value reserved before the restart was reused"
+            assert state.counter == 2 * block
+        finally:
+            await stopped(s)
+
+    asyncio.run(main())
+
+
+def test_allocations_are_served_from_the_block_reserved_ahead(svc: Svc[None]) -> None:
+    """Sequential allocations reserve durably once per block, not once per request: the next
+    block is reserved in the background before the last one runs out."""
+
+    async def go(s: Service) -> None:
+        lid = await new_list(s, size=1 << 22)
+        state = s.lists.by_id[lid]
+        block = block_size(state)
+        calls: list[int] = []
+        waited = 0  # reservations a request waited for (the others ran in the background)
+        me = asyncio.current_task()
+        reserve = s.storage.reserve
+
+        def counting(list_id: str, count: int, limit: int) -> Any:
+            nonlocal waited
+            calls.append(count)
+            waited += asyncio.current_task() is me
+            return reserve(list_id, count, limit)
+
+        s.storage.reserve = counting  # type: ignore[method-assign]
+        per, rounds = block // 40, 120
+        seen: set[int] = set()
+        for _ in range(rounds):
+            got = await s.allocator.allocate(ADMIN, Allocation(per, lid))
+            seen.update(i for _, i in got)
+            await asyncio.sleep(0.002)  # a client's round trip: the background reservation runs
+        assert len(seen) == rounds * per
+        assert len(calls) <= rounds * per // block + 2, calls
+        assert all(c >= block for c in calls)
+        assert waited == 1  # only the first request found nothing reserved ahead
+        await s.allocator.close()
+        assert s.lists.describe(state, counts=False)["allocated"] == rounds * per
+        assert state.counter == sum(calls)
+
+    svc(go)
+
+
+def test_a_refused_allocation_gives_its_values_back(svc: Svc[None]) -> None:
+    """A request for more than a list has left is refused and takes nothing: the values it
+    took from the block reserved ahead go back to it."""
+
+    async def go(s: Service) -> None:
+        lid = await new_list(s, size=4096)
+        state = s.lists.by_id[lid]
+        await s.allocator.allocate(ADMIN, Allocation(10, lid))
+        await s.allocator.close()
+        free = state.free
+        with pytest.raises(ConflictError):
+            await s.allocator.allocate(ADMIN, Allocation(free + 1, lid))
+        assert state.free == free
+        got = await s.allocator.allocate(ADMIN, Allocation(free, lid))
+        assert len({i for _, i in got}) == free
+        assert state.free == 0
+        assert s.lists.describe(state, counts=False)["allocated"] == 4096
+
+    svc(go)
 
 
 def test_allocation_from_a_full_list_is_refused_and_pool_grows(svc: Svc[None]) -> None:

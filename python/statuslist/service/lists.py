@@ -263,7 +263,7 @@ class Lists:
             "decoys": r.decoys,
             "auto": r.auto,
             "created_at": r.created_at,
-            "allocated": state.counter,
+            "allocated": state.allocated,
             "capacity": state.capacity,
         }
         if counts:

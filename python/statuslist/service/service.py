@@ -132,6 +132,7 @@ class Service:
         if self.follower is not None:
             await self.follower.stop()
         await self.publisher.stop()
+        await self.allocator.close()
 
     def not_ready(self) -> list[str]:
         """Why this instance should not get traffic now (empty when it should)."""

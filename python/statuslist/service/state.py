@@ -85,6 +85,8 @@ class ListState:
     """One list in memory."""
 
     __slots__ = (
+        "ahead",
+        "ahead_count",
         "checkpoint_seq",
         "checkpointed_at",
         "committed",
@@ -112,6 +114,10 @@ class ListState:
         #: The accepted writes of each batch of this list being committed, oldest first.
         self.inflight: list[list[Any]] = []
         self.counter = 0  # allocation counter as last reserved by this instance
+        #: Counter values this instance reserved durably and has not handed out yet, as
+        #: ``(first, end)`` ranges (see ``service/allocation.py``), and how many they hold.
+        self.ahead: deque[tuple[int, int]] = deque()
+        self.ahead_count = 0
         self.last_seq = 0  # the last change applied to ``committed``
         self.checkpoint_seq = 0
         self.checkpointed_at = time.monotonic()
@@ -123,6 +129,17 @@ class ListState:
     @property
     def capacity(self) -> int:
         return self.record.size - self.record.decoys
+
+    @property
+    def allocated(self) -> int:
+        """Counter values used up: handed out, or reserved by another instance, or skipped
+        (reserved ahead by an instance that then stopped)."""
+        return self.counter - self.ahead_count
+
+    @property
+    def free(self) -> int:
+        """Entries this instance can still hand out: never reserved, or reserved ahead here."""
+        return max(0, self.capacity - self.counter) + self.ahead_count
 
     # -- the write pipeline (event loop only; see service/entries.py) --------------------------
 
