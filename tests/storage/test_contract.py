@@ -58,6 +58,27 @@ def test_append_is_durable_ordered_and_atomic(
     run(read)
 
 
+def test_one_append_of_many_changes_numbers_them_in_order(run: Run[None]) -> None:
+    """An append's sequence numbers are those its changes were logged under, in its order (the
+    SQLite backend logs a batch in a few multi-row statements)."""
+
+    async def go(s: Storage) -> None:
+        await s.insert_list(record("L", 1024))
+        await s.insert_list(record("M", 1024))
+        for n in (1, 2, 3, 127, 128, 129, 300):
+            batch = [change("LM"[k % 2], f"n{n}k{k}", k, 1 + k % 2) for k in range(n)]
+            seqs = await s.append(batch)
+            assert len(seqs) == n and seqs == sorted(seqs) and len(set(seqs)) == n
+            logged = {c.seq: c for c in await s.changes_after(seqs[0] - 1, 1000)}
+            for seq, sent in zip(seqs, batch, strict=True):
+                got = logged[seq]
+                assert (got.list_id, got.actor, got.indices, got.new) == (
+                    sent.list_id, sent.actor, sent.indices, sent.new,
+                )  # fmt: skip
+
+    run(go)
+
+
 def test_a_failing_operation_fails_alone_and_writes_share_commits(run: Run[None]) -> None:
     async def go(s: Storage) -> None:
         await s.insert_list(record("L"))

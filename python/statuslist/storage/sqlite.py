@@ -162,8 +162,26 @@ def _page_crc(list_id: str, page: int, data: bytes) -> int:
     return _crc(list_id, page, data)
 
 
+_U64 = struct.Struct("<Q").pack
+_F64 = struct.Struct("<d").pack
+_EIGHT = _U64(8)
+
+
 def _change_crc(list_id: str, indices: bytes, old: bytes, new: bytes, at: float, actor: str) -> int:
-    return _crc(list_id, indices, old, new, float(at), actor)
+    """:func:`_crc` of a log row, with one ``crc32`` over the fields laid end to end (the CRC
+    of a concatenation is the chained CRC of its parts): the writer runs it for every row."""
+    if type(indices) is not bytes or type(old) is not bytes or type(new) is not bytes:
+        return _crc(list_id, indices, old, new, float(at), actor)
+    lid = list_id.encode("utf-8", "surrogatepass")
+    act = actor.encode("utf-8", "surrogatepass")
+    return zlib.crc32(
+        b"".join(
+            (
+                _U64(len(lid)), lid, _U64(len(indices)), indices, _U64(len(old)), old,
+                _U64(len(new)), new, _EIGHT, _F64(float(at)), _U64(len(act)), act,
+            )
+        )
+    )  # fmt: skip
 
 
 def _token_crc(list_id: str, fmt: str, body: bytes, iat: int, exp: int, seq: int) -> int:
@@ -223,23 +241,33 @@ def _insert_list(conn: sqlite3.Connection, r: ListRecord, decoys: NewChange | No
     return _append(conn, [decoys])[0] if decoys is not None else 0
 
 
+#: Rows per ``INSERT`` of the change log: powers of two up to this (a batch of n rows is one
+#: statement per set bit of n), so that a few prepared statements serve every batch size and a
+#: batch costs the writer thread a few trips through the GIL, not one per row.
+_ROWS_PER_INSERT = 128
+_INSERT_CHANGES = {  # only placeholders are joined in: the values are bound
+    n: "INSERT INTO changes (list_id, indices, old, new, at, actor, crc) VALUES "  # noqa: S608
+    + ",".join(["(?,?,?,?,?,?,?)"] * n)
+    for n in (1 << k for k in range(_ROWS_PER_INSERT.bit_length()))
+}
+
+
 def _append(conn: sqlite3.Connection, changes: Sequence[NewChange]) -> list[int]:
-    seqs = []
-    for c in changes:
-        cur = conn.execute(
-            "INSERT INTO changes (list_id, indices, old, new, at, actor, crc)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (
-                c.list_id,
-                c.indices,
-                c.old,
-                c.new,
-                c.at,
-                c.actor,
-                _change_crc(c.list_id, c.indices, c.old, c.new, c.at, c.actor),
-            ),
-        )
-        seqs.append(int(cur.lastrowid or 0))
+    """Logs ``changes`` in order; their sequence numbers. A multi-row ``INSERT`` into the
+    ``AUTOINCREMENT`` table gives its rows consecutive numbers in the order of its ``VALUES``
+    (each new row gets one more than the largest ever used), so the last one gives them all."""
+    seqs: list[int] = []
+    done = 0
+    while done < len(changes):
+        left = len(changes) - done
+        n = min(_ROWS_PER_INSERT, 1 << (left.bit_length() - 1))
+        params: list[object] = []
+        for c in changes[done : done + n]:
+            crc = _change_crc(c.list_id, c.indices, c.old, c.new, c.at, c.actor)
+            params += (c.list_id, c.indices, c.old, c.new, c.at, c.actor, crc)
+        last = int(conn.execute(_INSERT_CHANGES[n], params).lastrowid or 0)
+        seqs.extend(range(last - n + 1, last + 1))
+        done += n
     return seqs
 
 
@@ -614,20 +642,13 @@ class SQLiteStorage:
         else:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for op, args, _, _ in group:
-                    conn.execute("SAVEPOINT w")
-                    try:
-                        if op is None:  # pragma: no cover - the stop marker never joins a group
-                            raise StorageError("internal: no operation")
-                        outcomes.append((op(conn, *args), None))
-                        conn.execute("RELEASE w")
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO w")
-                        conn.execute("RELEASE w")
-                        if isinstance(exc, sqlite3.Error):
-                            exc = _storage_error("the write did not commit", exc)
-                        outcomes.append((None, exc))
-                conn.execute("COMMIT")
+                if len(group) == 1:  # alone: its transaction is its savepoint
+                    outcomes.append(self._run_alone(conn, group[0]))
+                else:
+                    for item in group:
+                        outcomes.append(self._run_saved(conn, item))
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
                 self.commits += 1
                 self.writes += len(group)
                 self._failing = None
@@ -648,18 +669,69 @@ class SQLiteStorage:
             ),
             default=0,
         )
-        for (_, _, fut, loop), (result, error) in zip(group, outcomes, strict=True):
-            if fut is not None:
-                loop.call_soon_threadsafe(_settle, fut, result, error)
-        if last and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._advance, last)
         self._durable = max(self._durable, last)
+        # One wake-up of the loop per commit: every future settled, the sequence advanced.
+        settle = [
+            (fut, result, error)
+            for (_, _, fut, _), (result, error) in zip(group, outcomes, strict=True)
+            if fut is not None
+        ]
+        loops = {loop for _, _, fut, loop in group if fut is not None}
+        if self._loop is not None and loops <= {self._loop}:
+            self._loop.call_soon_threadsafe(self._settled, settle, last)
+        else:  # pragma: no cover - futures of another loop (one-off commands): each its own
+            for (_, _, fut, loop), (result, error) in zip(group, outcomes, strict=True):
+                if fut is not None:
+                    loop.call_soon_threadsafe(_settle, fut, result, error)
+            if last and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._advance, last)
         if (
             self._exclusive
             and self._durable != self._marked
             and time.monotonic() - self._mark_at >= MARK_INTERVAL
         ):
             self._write_mark(self._durable)
+
+    @staticmethod
+    def _run_alone(conn: sqlite3.Connection, item: _Item) -> tuple[Any, BaseException | None]:
+        """One operation as the whole transaction: a failure rolls it back (and the commit that
+        follows has nothing to do)."""
+        op, args, _, _ = item
+        try:
+            if op is None:  # pragma: no cover - the stop marker never joins a group
+                raise StorageError("internal: no operation")
+            return op(conn, *args), None
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                exc = _storage_error("the write did not commit", exc)
+            return None, exc
+
+    @staticmethod
+    def _run_saved(conn: sqlite3.Connection, item: _Item) -> tuple[Any, BaseException | None]:
+        """One operation of a group, in a savepoint of its own: a failure fails it alone."""
+        op, args, _, _ = item
+        conn.execute("SAVEPOINT w")
+        try:
+            if op is None:  # pragma: no cover - the stop marker never joins a group
+                raise StorageError("internal: no operation")
+            result = op(conn, *args)
+            conn.execute("RELEASE w")
+            return result, None
+        except Exception as exc:
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            if isinstance(exc, sqlite3.Error):
+                exc = _storage_error("the write did not commit", exc)
+            return None, exc
+
+    def _settled(
+        self, settle: list[tuple[asyncio.Future[Any], Any, BaseException | None]], last: int
+    ) -> None:
+        for fut, result, error in settle:
+            _settle(fut, result, error)
+        if last:
+            self._advance(last)
 
     def _advance(self, seq: int) -> None:
         if seq > self._last_seq:
