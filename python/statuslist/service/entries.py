@@ -148,13 +148,15 @@ class Entries:
         """:meth:`update` of one entry of one list the caller resolved (``PUT …/entries/{idx}``):
         the same rules and the same batches, without building a general batch first."""
         require(caller, "write")
-        part = ListUpdate(state.record.id, array("Q", (idx,)), _BYTES[value], "single")
-        _check_shape(state, part)
+        r = state.record
+        part = ListUpdate(r.id, array("Q", (idx,)), _BYTES[value], "single")
+        if idx >= r.size or value >> r.bits:
+            _check_shape(state, part)  # raises, with the message a batch would get
         waiter = asyncio.get_running_loop().create_future()
         write = Write(caller.actor, (part,), (state,), waiter, 1)
         state.queue.append(write)
         self._kick(state)
-        await write.waiter
+        await waiter
         self._counter(value).inc()
 
     # -- batches ----------------------------------------------------------------------------
@@ -255,7 +257,11 @@ class Entries:
             if w.waiter.done():  # its request went away before the batch formed
                 continue
             try:
-                w.olds = [_check(s, p) for s, p in zip(w.states, w.parts, strict=True)]
+                if len(w.parts) == 1:  # the common case, without the zips
+                    s, p = w.states[0], w.parts[0]
+                    w.olds = [_check(s, p)]
+                else:
+                    w.olds = [_check(s, p) for s, p in zip(w.states, w.parts, strict=True)]
             except ServiceError as err:
                 _fail(w, err)
                 continue
@@ -286,8 +292,12 @@ class Entries:
         it = iter(seqs)
         now = self._clock()
         for w in accepted:
-            for s, p in zip(w.states, w.parts, strict=True):
-                s.apply(Pending(p.indices, p.values, next(it)), now, own=True)
+            if len(w.parts) == 1:
+                p = w.parts[0]
+                w.states[0].apply_own(p.indices, p.values, next(it), now)
+            else:
+                for s, p in zip(w.states, w.parts, strict=True):
+                    s.apply_own(p.indices, p.values, next(it), now)
             if not w.waiter.done():
                 w.waiter.set_result(w.size)
 

@@ -43,17 +43,27 @@ _ATTACHED = 64
 
 
 def get_many(sl: StatusList, indices: array[int]) -> bytes:
-    if len(indices) <= _ATTACHED:
+    n = len(indices)
+    if n == 1:
+        return _BYTES[sl[indices[0]]]
+    if n <= _ATTACHED:
         return bytes([sl[i] for i in indices])
     return sl.get_many(indices)
 
 
 def set_many(sl: StatusList, indices: array[int], values: bytes) -> None:
-    if len(indices) <= _ATTACHED:
+    n = len(indices)
+    if n == 1 and len(values) == 1:
+        sl[indices[0]] = values[0]
+    elif n <= _ATTACHED:
         for i, v in zip(indices, values, strict=True):
             sl[i] = v
     else:
         sl.set_many(indices, values)
+
+
+#: One byte per value (``bytes([v])`` without building a list).
+_BYTES = [bytes([v]) for v in range(256)]
 
 
 def status_name(value: int) -> str:
@@ -158,25 +168,35 @@ class ListState:
                     if state is self:
                         set_many(self.head, part.indices, part.values)
 
-    def apply(self, change: Pending, now: float, *, own: bool = False) -> None:
-        """A committed change into ``committed``: one of this instance's writes (already in
-        ``head``), or one written elsewhere and read from the log (applied to ``head`` too)."""
+    def apply(self, change: Pending, now: float) -> None:
+        """A committed change written elsewhere and read from the log into ``committed`` (and
+        ``head``); this instance's own writes go in with :meth:`apply_own`."""
         if change.seq <= self.last_seq:
             return
-        set_many(self.committed, change.indices, change.new)
-        if not own:
-            set_many(self.head, change.indices, change.new)
-        self.last_seq = change.seq
+        set_many(self.head, change.indices, change.new)
+        self.apply_own(change.indices, change.new, change.seq, now)
+
+    def apply_own(self, indices: array[int], values: bytes, seq: int, now: float) -> None:
+        """One of this instance's writes (already in ``head``), committed as ``seq``, into
+        ``committed``."""
+        if seq <= self.last_seq:
+            return
+        set_many(self.committed, indices, values)
+        self.last_seq = seq
         self.dirty = True
         if self.unpublished_since is None:
             self.unpublished_since = now
-        self.mark_pages(change.indices)
+        self.mark_pages(indices)
 
     def mark_pages(self, indices: array[int]) -> None:
-        if self.dirty_pages is None:
+        pages = self.dirty_pages
+        if pages is None:
+            return
+        if len(indices) == 1:
+            pages.add(indices[0] // (PAGE_BYTES * 8 // self.record.bits))
             return
         if len(indices) > _EXACT_PAGES:
             self.dirty_pages = None
             return
         per_page = PAGE_BYTES * 8 // self.record.bits
-        self.dirty_pages.update(i // per_page for i in indices)
+        pages.update(i // per_page for i in indices)
