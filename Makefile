@@ -3,7 +3,7 @@
 PY ?= python3
 PIP := $(PY) -m pip
 
-.PHONY: install run nginx postgres chromium fuzz-tools test test-rust test-python lint bench loadtest fuzz fmt clean
+.PHONY: install run nginx postgres chromium wrk fuzz-tools test test-rust test-python lint bench loadtest fuzz fmt clean
 
 install:  ## Python deps + the native extension (release build) into the current interpreter
 	$(PIP) install --disable-pip-version-check -q -e '.[dev]'
@@ -19,6 +19,9 @@ postgres:  ## PostgreSQL server binaries, for the storage contract and multi-ins
 
 chromium:  ## headless Chromium, which renders the HTML load-test report in tests/loadtest
 	sh deploy/ensure-chromium.sh
+
+wrk:  ## the native HTTP load generator, for benchmarks/put_wrk.py
+	sh deploy/ensure-wrk.sh
 
 fuzz-tools:  ## cargo-fuzz (stable toolchain), for tests/fuzz and `make fuzz`
 	sh deploy/ensure-fuzz.sh
@@ -40,8 +43,9 @@ lint:
 test-python:
 	$(PY) -m pytest -q
 
-bench: install nginx postgres
+bench: install nginx postgres wrk
 	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,min,max,rounds
+	$(PY) -m benchmarks.put_wrk
 
 loadtest: install  ## the issue #5 acceptance scenario against a fresh spawned server
 	statuslist loadtest --spawn --entries 10M --revocations 200k --fetchers 50 --duration 60 --json loadtest.json
