@@ -130,13 +130,20 @@ class Allocator:
         over stays ahead). Fewer only when the list has no more."""
         got = _from_ahead(state, count)
         need = count - sum(n for _, n in got)
-        if need:
+        while need:
             first, n = await self._reserve(state, max(need, block_size(state)))
             used = min(n, need)
             if used:
                 got.append((first, used))
+                need -= used
             if n > used:
                 _add_ahead(state, first + used, first + n)
+            if need:  # the counter ran out: other reservations may have left values ahead
+                more = _from_ahead(state, need)
+                got += more
+                need -= sum(k for _, k in more)
+                if not n and not more:
+                    break  # nothing left anywhere
         if state.ahead_count < block_size(state) // 2:
             self._refill(state)
         return got
