@@ -20,7 +20,7 @@ postgres:  ## PostgreSQL server binaries, for the storage contract and multi-ins
 chromium:  ## headless Chromium, which renders the HTML load-test report in tests/loadtest
 	sh deploy/ensure-chromium.sh
 
-wrk:  ## the native HTTP load generator, for benchmarks/put_wrk.py
+wrk:  ## the native HTTP load generator, for benchmarks/put_wrk.py and get_wrk.py
 	sh deploy/ensure-wrk.sh
 
 fuzz-tools:  ## cargo-fuzz (stable toolchain), for tests/fuzz and `make fuzz`
@@ -46,6 +46,7 @@ test-python:
 bench: install nginx postgres wrk
 	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,min,max,rounds
 	$(PY) -m benchmarks.put_wrk
+	$(PY) -m benchmarks.get_wrk
 
 loadtest: install  ## the issue #5 acceptance scenario against a fresh spawned server
 	statuslist loadtest --spawn --entries 10M --revocations 200k --fetchers 50 --duration 60 --json loadtest.json

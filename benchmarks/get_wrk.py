@@ -96,7 +96,7 @@ def wrk(url: str, seconds: int, connections: int = 50) -> tuple[float, int]:
     or non-2xx)."""
     binary = shutil.which("wrk")
     if binary is None:
-        sys.exit("wrk is needed: apt-get install wrk (make bench does)")
+        sys.exit("wrk is needed: make wrk (deploy/ensure-wrk.sh) installs it")
     out = subprocess.run(  # noqa: S603 - wrk from PATH, our own arguments
         [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "-H", f"Accept: {JWT}", url],
         capture_output=True,

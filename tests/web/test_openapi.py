@@ -304,7 +304,9 @@ def _steer(case: Any, live: Live) -> None:
                 path["idx"] %= live.sizes[chosen]
     query = case.query
     wait = str(query.get("wait")) if isinstance(query, dict) else ""
-    if wait.isascii() and wait.isdigit() and 0 < int(wait) <= 60:
+    # A negative query keeps what was generated: made valid, it would be "accepted bad data".
+    negative_query = meta.is_negative_at(ParameterLocation.QUERY)
+    if not negative_query and wait.isascii() and wait.isdigit() and 0 < int(wait) <= 60:
         query["wait"] = 0  # the audit feed's long-poll is tested on its own, not waited out
     body = case.body
     if (
