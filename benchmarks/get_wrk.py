@@ -36,8 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.deploy.test_nginx_cache import render_template
-from tests.support import REPO, NginxProcess, ServerProcess, free_port
+from tests.support import REPO, NginxProcess, ServerProcess, free_port, render_template
 
 JWT = "application/statuslist+jwt"
 HEADERS = {"Accept": JWT}

@@ -24,25 +24,9 @@ if path=$(find_chromium); then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-chromium: chromium is not installed and apt-get is not available;" \
-        "install chromium with your package manager" >&2
-    exit 1
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "ensure-chromium: chromium is not installed; run this script as root (or sudo)" \
-        "to install it" >&2
-    exit 1
-fi
-
-echo "ensure-chromium: chromium not found, installing it with apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
+. "$(dirname "$0")/apt.sh"
 # fonts-dejavu-core: the report's text renders the same on every machine.
-if ! { apt-get update -qq &&
-    apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null; }; then
-    echo "ensure-chromium: apt-get could not install chromium" >&2
-    exit 1
-fi
+apt_install ensure-chromium chromium --no-install-recommends chromium fonts-dejavu-core
 
 if ! path=$(find_chromium); then
     echo "ensure-chromium: chromium was installed but no chromium binary is on PATH" >&2

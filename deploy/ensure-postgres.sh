@@ -20,16 +20,6 @@ if dir=$(find_bindir); then
     echo "$dir"
     exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-postgres: initdb not found and apt-get is not available;" \
-        "install the PostgreSQL server with your package manager" >&2
-    exit 1
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "ensure-postgres: PostgreSQL is not installed; run this script as root to install it" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq postgresql >&2
+. "$(dirname "$0")/apt.sh"
+apt_install ensure-postgres "the PostgreSQL server (initdb)" postgresql
 find_bindir

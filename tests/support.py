@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,7 @@ __all__ = [
     "free_port",
     "nginx_binary",
     "remount",
+    "render_template",
     "run_cli",
     "serve_once",
     "tmpfs",
@@ -73,6 +75,16 @@ def nginx_binary(why: str = "the CDN tests") -> str:
             pytrace=False,
         )
     return found
+
+
+def render_template(template: Path, values: dict[str, str]) -> str:
+    """A deploy/nginx template rendered the way envsubst would; every placeholder filled."""
+    site = template.read_text()
+    for name, value in values.items():
+        site = site.replace("${" + name + "}", value)
+    left = re.findall(r"\$\{\w+\}", site)
+    assert not left, f"the template has placeholders the test does not fill: {left}"
+    return site
 
 
 #: Debian's njs module (libnginx-mod-http-js), for the origin-offload config.

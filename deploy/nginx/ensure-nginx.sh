@@ -23,33 +23,14 @@ if path=$(find_nginx) && [ -f "$NJS_MODULE" ]; then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-nginx: nginx is not installed and apt-get is not available;" \
-        "install nginx with your package manager" >&2
-    exit 1
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "ensure-nginx: nginx is not installed; run this script as root (or sudo) to install it" >&2
-    exit 1
-fi
-
-echo "ensure-nginx: nginx or its njs module not found, installing them with apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+. "$(dirname "$0")/../apt.sh"
 if ! find_nginx >/dev/null; then
     # The "light" flavour has everything the cache config uses (proxy, map, cache); plain
     # nginx is the fallback for releases that no longer ship the flavoured packages.
-    if ! { apt-get install -y -qq nginx-light </dev/null ||
-        apt-get install -y -qq nginx </dev/null; }; then
-        echo "ensure-nginx: apt-get could not install nginx-light or nginx" >&2
-        exit 1
-    fi
+    apt_install ensure-nginx nginx nginx-light || apt_install ensure-nginx nginx nginx
 fi
 if [ ! -f "$NJS_MODULE" ]; then
-    if ! apt-get install -y -qq libnginx-mod-http-js </dev/null; then
-        echo "ensure-nginx: apt-get could not install libnginx-mod-http-js (njs)" >&2
-        exit 1
-    fi
+    apt_install ensure-nginx "nginx's njs module" libnginx-mod-http-js
 fi
 
 if ! path=$(find_nginx); then

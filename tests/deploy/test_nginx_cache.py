@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from statuslist.client import StatusListClient
-from tests.support import NginxProcess, ServerProcess, free_port
+from tests.support import NginxProcess, ServerProcess, free_port, render_template
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx" / "statuslist.conf.template"
@@ -73,16 +73,6 @@ def http(
     except urllib.error.HTTPError as err:
         with err:
             return Reply(err.code, err.headers, err.read())
-
-
-def render_template(template: Path, values: dict[str, str]) -> str:
-    """A deploy/nginx template rendered the way envsubst would; every placeholder filled."""
-    site = template.read_text()
-    for name, value in values.items():
-        site = site.replace("${" + name + "}", value)
-    left = re.findall(r"\$\{\w+\}", site)
-    assert not left, f"the template has placeholders the test does not fill: {left}"
-    return site
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,14 @@ from hypothesis import strategies as st
 
 from statuslist.loadtest.spawn import serve_command
 from statuslist.web.offload import read_meta
-from tests.deploy.test_nginx_cache import render_template
-from tests.support import REPO, NginxProcess, ServerProcess, free_port, nginx_binary
+from tests.support import (
+    REPO,
+    NginxProcess,
+    ServerProcess,
+    free_port,
+    nginx_binary,
+    render_template,
+)
 
 TEMPLATE = REPO / "deploy" / "nginx" / "offload.conf.template"
 JWT = "application/statuslist+jwt"

@@ -82,10 +82,9 @@ class Representation:
     def headers_at(self, now: float, *, modified: bool = True) -> Mapping[str, str]:
         """The headers at ``now``: ``max-age`` never runs past ``exp``."""
         base = self.headers if modified else self.not_modified
-        left = int(self.exp - now)
-        if left >= self.ttl:
+        if int(self.exp - now) >= self.ttl:
             return base
-        return {**base, "Cache-Control": f"public, max-age={max(0, left)}"}
+        return {**base, "Cache-Control": f"public, max-age={self.max_age(now)}"}
 
     def cache_control_line(self, now: float) -> bytes:
         if self.exp - now >= self.ttl + 1:
