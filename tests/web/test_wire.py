@@ -6,11 +6,15 @@ connection, so that a keep-alive answer that left anything behind would show."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from email.utils import formatdate
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
+from statuslist.config import Settings
+from statuslist.web import create_app
 from statuslist.web.served import representation
 from tests.support import ServerProcess
 
@@ -135,3 +139,120 @@ def test_wire_max_age_never_runs_past_exp(exp_in: int, ttl: int, max_age: int) -
     assert rep.headers_at(now)["Cache-Control"] == f"public, max-age={max_age}"
     assert rep.max_age(now) == max_age
     assert formatdate(rep.iat, usegmt=True).encode() in rep.wire_ok
+
+
+# -- the issuer API's entry answers (PUT and GET /v1/lists/{id}/entries/{idx}) -----------------
+
+
+def _entry_request(
+    method: str, path: str, key: str, *, version: str = "1.1", extra: str = ""
+) -> bytes:
+    body = b'{"status": "SUSPENDED"}' if method == "PUT" else b""
+    head = f"{method} {path} HTTP/{version}\r\nHost: x\r\nAuthorization: Bearer {key}\r\n{extra}"
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+@pytest.mark.parametrize("method", ["PUT", "GET"])
+def test_entry_wire_answers_equal_aiohttps(
+    server: ServerProcess, token_path: str, method: str
+) -> None:
+    """The prebuilt entry answer (keep-alive HTTP/1.1) against aiohttp's (``Connection: close``,
+    HTTP/1.0): the same status, headers (but ``Date``, ``Connection``) and body, for indices of
+    every width; pipelined PUTs answered in order; what was written reads back."""
+    list_id = token_path.rsplit("/", 1)[1]
+    key = server.api_key
+    for idx in (0, 7, 70_001, 299_998):
+        path = f"/v1/lists/{list_id}/entries/{idx}"
+        wire = _exchange(server.port, [_entry_request(method, path, key)] * 3)
+        closing = _exchange(
+            server.port, [_entry_request(method, path, key, extra="Connection: close\r\n")]
+        )
+        old = _exchange(server.port, [_entry_request(method, path, key, version="1.0")])
+        status, want = _headers(closing[0][0])
+        assert status == "HTTP/1.1 200 OK", closing
+        assert closing[0][1] == f'{{"idx": {idx}, "status": 2, "name": "SUSPENDED"}}'.encode()
+        ignored = {"date", "connection"}
+        for top, body in wire + old:
+            got_status, got = _headers(top)
+            assert got_status.endswith("200 OK") and body == closing[0][1], top
+            assert {k: v for k, v in got.items() if k not in ignored} == {
+                k: v for k, v in want.items() if k not in ignored
+            }
+        assert "connection" not in _headers(wire[0][0])[1]
+        assert server.api("GET", path)["name"] == "SUSPENDED"
+
+
+@pytest.mark.parametrize("method", ["DELETE", "POST", "PATCH"])
+def test_entry_route_other_methods_keep_their_allow(
+    server: ServerProcess, token_path: str, method: str
+) -> None:
+    """The PUT of an entry is resolved ahead of the /v1 app; every other method still reaches
+    that app and its 405 names every method the route has."""
+    list_id = token_path.rsplit("/", 1)[1]
+    req = _entry_request(method, f"/v1/lists/{list_id}/entries/5", server.api_key)
+    req = req.replace(b"\r\n\r\n", b"\r\nContent-Length: 0\r\n\r\n", 1)
+    ((top, body),) = _exchange(server.port, [req])
+    status, got = _headers(top)
+    assert status == "HTTP/1.1 405 Method Not Allowed", top
+    assert sorted(m.strip() for m in got["allow"].split(",")) == ["GET", "HEAD", "PUT"]
+    assert got["content-type"].startswith("application/problem+json") and body
+    assert got["cache-control"] == "no-store"
+
+
+def test_entry_put_errors_come_from_the_issuer_middleware(
+    server: ServerProcess, token_path: str
+) -> None:
+    """Through the route resolved ahead: no key 401, an unknown status and a non-canonical index
+    422, malformed JSON 400, a wrong list 404, each as
+    problem+json with ``no-store``, as every /v1 route answers."""
+    list_id = token_path.rsplit("/", 1)[1]
+    cases = [
+        (_entry_request("PUT", f"/v1/lists/{list_id}/entries/5", "nope"), "401"),
+        (
+            _entry_request("PUT", f"/v1/lists/{list_id}/entries/5", server.api_key).replace(
+                b"SUSPENDED", b"SUSPENDE?"
+            ),
+            "422",
+        ),
+        (
+            _entry_request("PUT", f"/v1/lists/{list_id}/entries/5", server.api_key).replace(
+                b'"SUSPENDED"}', b'"SUSPENDED"x'
+            ),
+            "400",
+        ),
+        (_entry_request("PUT", "/v1/lists/nosuchlist/entries/5", server.api_key), "404"),
+        (_entry_request("PUT", f"/v1/lists/{list_id}/entries/05", server.api_key), "422"),
+    ]
+    for req, code in cases:
+        ((top, body),) = _exchange(server.port, [req])
+        status, got = _headers(top)
+        assert status.startswith(f"HTTP/1.1 {code}"), (req, top)
+        assert got["content-type"].startswith("application/problem+json") and body
+        assert got["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "hot"),
+    [
+        ("PUT", "/v1/lists/abc/entries/5", True),
+        ("GET", "/v1/lists/abc/entries/5", False),
+        ("DELETE", "/v1/lists/abc/entries/5", False),
+        ("PUT", "/v1/lists/abc/entries", False),
+        ("PATCH", "/v1/lists/abc/entries", False),
+        ("PUT", "/v1/lists/abc/entries/5/x", False),
+    ],
+)
+def test_only_the_entry_put_skips_the_v1_app(method: str, path: str, hot: bool) -> None:
+    """The public app resolves ``PUT …/entries/{idx}`` itself (one URL walk, no sub-app
+    wrapper); every other request of /v1 goes through the sub-app as before."""
+    app = create_app(Settings())
+    app.freeze()
+    request = make_mocked_request(method, path, app=app)
+    match = asyncio.run(app.router.resolve(request))
+    assert len(match.apps) == (0 if hot else 1)  # the /v1 app, when it resolved the request
+    resource = match.route.resource
+    assert (type(resource).__name__ == "_HotResource") == hot, (method, path, resource)
+    if hot:
+        assert match["list_id"] == "abc" and match["idx"] == "5"

@@ -15,7 +15,7 @@ from statuslist.exceptions import ConfigError, StatusListError
 from statuslist.metrics import Metrics
 from statuslist.service import Service, running
 from statuslist.web import logs
-from statuslist.web.issuer import create_issuer_app
+from statuslist.web.issuer import create_issuer_app, mount_hot_routes
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS, Runtime
 from statuslist.web.offload import Offload
 from statuslist.web.public import ROUTES, public_middleware
@@ -64,6 +64,7 @@ def create_app(
     app.router.add_routes(ROUTES)
     issuer = create_issuer_app()
     issuer[RUNTIME] = runtime
+    mount_hot_routes(app, issuer)
     app.add_subapp("/v1", issuer)
     return app
 

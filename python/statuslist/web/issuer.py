@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,8 +18,9 @@ from statuslist.service.errors import UnauthorizedError, UnavailableError, Valid
 from statuslist.web import commands
 from statuslist.web.keys import CALLER, RUNTIME, SINGLE_BODIES
 from statuslist.web.problems import internal_error, problem, problem_from_http
+from statuslist.web.wire import CLOCK, WireBytes, head_bytes, wire_usable
 
-__all__ = ["create_issuer_app"]
+__all__ = ["create_issuer_app", "mount_hot_routes"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,7 +39,8 @@ async def issuer_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = problem_from_http(exc)
     except Exception as exc:
         response = internal_error(request, exc)
-    response.headers.setdefault("Cache-Control", "no-store")
+    if type(response) is not WireBytes:  # a prebuilt answer has it already
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
@@ -116,17 +119,18 @@ async def allocate(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def get_entry(request: web.Request) -> web.Response:
+async def get_entry(request: web.Request) -> web.StreamResponse:
     idx = commands.path_index(request.match_info["idx"])
     svc: Service = request.app[RUNTIME].service
     _, value = await svc.entries.get(request[CALLER], commands.path_list_id(request), idx)
-    return _entry(idx, value)
+    return _entry(request, idx, value)
 
 
 #: The headers of an entry's answer (``_json``'s, with the middleware's ``Cache-Control``).
-_ENTRY_HEADERS = CIMultiDictProxy(
-    CIMultiDict({"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"})
-)
+_ENTRY_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+_ENTRY_PROXY = CIMultiDictProxy(CIMultiDict(_ENTRY_HEADERS))
+#: The same answer on the wire, less ``Date``, ``Content-Length`` and the body.
+_ENTRY_HEAD = head_bytes("200 OK", _ENTRY_HEADERS)
 #: What follows the index in an entry's answer, per status value: exactly ``json.dumps`` of
 #: ``{"idx": idx, "status": value, "name": status_name(value)}``, without building the dict.
 _ENTRY_TAILS = [
@@ -134,12 +138,15 @@ _ENTRY_TAILS = [
 ]
 
 
-def _entry(idx: int, value: int) -> web.Response:
+def _entry(request: web.Request, idx: int, value: int) -> web.StreamResponse:
     body = b'{"idx": ' + str(idx).encode() + _ENTRY_TAILS[value]
-    return web.Response(body=body, headers=_ENTRY_HEADERS)
+    if wire_usable(request):
+        length = b"Content-Length: %d\r\n\r\n" % len(body)
+        return WireBytes(200, (_ENTRY_HEAD + CLOCK.date_line(time.time()) + length + body,))
+    return web.Response(body=body, headers=_ENTRY_PROXY)
 
 
-async def put_entry(request: web.Request) -> web.Response:
+async def put_entry(request: web.Request) -> web.StreamResponse:
     """The single durable write: the hottest issuer route, kept to what it needs (one resolve,
     the body memo, :meth:`Entries.set_one`, a prebuilt answer)."""
     svc: Service = request.app[RUNTIME].service
@@ -150,7 +157,7 @@ async def put_entry(request: web.Request) -> web.Response:
     idx = commands.path_index(match["idx"])
     value = await request.app[SINGLE_BODIES].read(request)
     await svc.entries.set_one(caller, state, idx, value)
-    return _entry(idx, value)
+    return _entry(request, idx, value)
 
 
 async def patch_entries(request: web.Request) -> web.Response:
@@ -235,6 +242,37 @@ async def issuer_changes(request: web.Request) -> web.StreamResponse:
     return await _feed(request, None)
 
 
+class _HotResource(web.DynamicResource):
+    """A route of the ``/v1`` app that the public app resolves itself, for one method only: the
+    sub-app's second URL walk and its middleware wrapper are skipped. Any other method resolves
+    as if this resource were not there, so the sub-app (which keeps the route) answers it, with
+    its ``Allow`` header."""
+
+    def __init__(self, path: str, method: str) -> None:
+        super().__init__(path)
+        self._method = method
+
+    async def resolve(self, request: web.Request) -> Any:
+        if request.method != self._method:
+            return None, set()
+        return await super().resolve(request)
+
+
+async def _hot_put_entry(request: web.Request) -> web.StreamResponse:
+    """``PUT /v1/lists/{id}/entries/{idx}`` as the sub-app answers it: its middleware, then
+    :func:`put_entry`."""
+    return await issuer_middleware(request, put_entry)
+
+
+def mount_hot_routes(app: web.Application, issuer: web.Application) -> None:
+    """Registers the single durable write (the issuer API's hottest route) in the public app
+    ``app``, ahead of the ``/v1`` sub-app ``issuer`` that it is mounted with."""
+    app[SINGLE_BODIES] = issuer[SINGLE_BODIES]
+    resource = _HotResource("/v1/lists/{list_id}/entries/{idx}", "PUT")
+    app.router.register_resource(resource)
+    resource.add_route("PUT", _hot_put_entry)
+
+
 def create_issuer_app() -> web.Application:
     """The ``/v1`` sub-application (its handlers find the service in the parent app)."""
     app = web.Application(middlewares=[issuer_middleware])
@@ -245,6 +283,7 @@ def create_issuer_app() -> web.Application:
     r.add_get("/lists/{list_id}", show_list)
     r.add_post("/allocations", allocate)
     r.add_get("/lists/{list_id}/entries/{idx}", get_entry)
+    # Answered by the public app (mount_hot_routes); kept here for the sub-app's Allow header.
     r.add_put("/lists/{list_id}/entries/{idx}", put_entry)
     r.add_patch("/lists/{list_id}/entries", patch_entries)
     r.add_patch("/entries", patch_by_uri)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
-from aiohttp import HttpVersion11, web
+from aiohttp import web
 
 from statuslist import __version__
 from statuslist.exceptions import ServiceError
@@ -35,6 +35,7 @@ from statuslist.web.served import (
     cache_headers,
     etag_of,
 )
+from statuslist.web.wire import wire_usable
 
 __all__ = ["ROUTES", "public_middleware"]
 
@@ -150,7 +151,7 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
     if rep.exp <= now:
         return _unavailable()
     modified = not _not_modified(request, rep, served)
-    if request.method == "GET" and request.version == HttpVersion11 and request.keep_alive:
+    if request.method == "GET" and wire_usable(request):
         return WireResponse(rep, now, modified=modified)
     if not modified:
         return web.Response(status=304, headers=rep.headers_at(now, modified=False))

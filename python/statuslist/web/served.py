@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-from aiohttp.http import SERVER_SOFTWARE
-
 from statuslist.service import Published
+from statuslist.web.wire import CLOCK, SMALL, WireBytes, head_bytes
 
 if TYPE_CHECKING:
     from statuslist.web.offload import Offload
@@ -92,11 +90,9 @@ class Representation:
         return f"Cache-Control: public, max-age={self.max_age(now)}\r\n".encode()
 
 
-def _wire(status: str, headers: Mapping[str, str]) -> bytes:
-    lines = [f"HTTP/1.1 {status}\r\n"]
-    lines += [f"{k}: {v}\r\n" for k, v in headers.items() if k != "Cache-Control"]
-    lines.append(f"Server: {SERVER_SOFTWARE}\r\n")
-    return "".join(lines).encode("latin-1")
+def _uncached(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` less ``Cache-Control``, which the wire answer adds per request."""
+    return {k: v for k, v in headers.items() if k != "Cache-Control"}
 
 
 def representation(
@@ -107,7 +103,7 @@ def representation(
     full = {**common, "Content-Type": MEDIA[fmt]}
     if encoding:
         full["Content-Encoding"] = encoding
-    wire_ok = _wire("200 OK", {**full, "Content-Length": str(len(body))})
+    wire_ok = head_bytes("200 OK", _uncached({**full, "Content-Length": str(len(body))}))
     return Representation(
         body,
         tag,
@@ -117,73 +113,28 @@ def representation(
         full,
         common,
         wire_ok,
-        _wire("304 Not Modified", common),
+        head_bytes("304 Not Modified", _uncached(common)),
         f"Cache-Control: {common['Cache-Control']}\r\n".encode(),
     )
 
 
-class _Clock:
-    """The ``Date`` line, formatted once a second."""
-
-    __slots__ = ("_line", "_second")
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._line = b""
-
-    def date_line(self, now: float) -> bytes:
-        second = int(now)
-        if second != self._second:
-            self._line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode()
-            self._second = second
-        return self._line
-
-
-_CLOCK = _Clock()
-_SMALL = 16 * 1024  # below this, one joined buffer is cheaper than a writev of several
-
-
-class WireResponse(web.StreamResponse):
+class WireResponse(WireBytes):
     """A 200 or 304 of a cached representation written as bytes built at publish time. Only
-    for a keep-alive HTTP/1.1 GET (the caller checks): no ``Connection`` header is needed and
-    the body is always sent."""
+    for a keep-alive HTTP/1.1 GET (the caller checks, :func:`wire_usable`): the body is always
+    sent."""
 
-    __slots__ = ("_parts",)
+    __slots__ = ()
 
     def __init__(self, rep: Representation, now: float, *, modified: bool) -> None:
-        # StreamResponse.__init__ builds a header dict this answer never uses: only what
-        # aiohttp's request handler and our middleware read is set.
-        self._status = 200 if modified else 304
-        self._keep_alive = True
-        self._eof_sent = False
         head = rep.wire_ok if modified else rep.wire_not_modified
-        tail = rep.cache_control_line(now) + _CLOCK.date_line(now) + b"\r\n"
+        tail = rep.cache_control_line(now) + CLOCK.date_line(now) + b"\r\n"
         if not modified:
-            self._parts: tuple[bytes, ...] = (head + tail,)
-        elif len(rep.body) < _SMALL:
-            self._parts = (head + tail + rep.body,)
+            parts: tuple[bytes, ...] = (head + tail,)
+        elif len(rep.body) < SMALL:
+            parts = (head + tail + rep.body,)
         else:
-            self._parts = (head + tail, rep.body)  # the body is not copied (writev)
-
-    async def prepare(self, request: web.BaseRequest) -> None:
-        if self._eof_sent:
-            return
-        self._eof_sent = True
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            raise ConnectionResetError("the client went away")
-        if len(self._parts) == 1:
-            transport.write(self._parts[0])
-        else:
-            transport.writelines(self._parts)
-        await request.writer.drain()  # back-pressure from a slow reader
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        return
-
-    @property
-    def body_length(self) -> int:  # for an access log, should one be configured
-        return sum(len(p) for p in self._parts)
+            parts = (head + tail, rep.body)  # the body is not copied (writev)
+        super().__init__(200 if modified else 304, parts)
 
 
 @dataclass(frozen=True, slots=True)
