@@ -270,3 +270,26 @@ def test_incremental_encode_equals_fresh_encode(
         )
         assert sl.encode() == z, "re-encoding without changes must not change the output"
         before = after
+
+
+@given(
+    st.binary(max_size=3000),
+    st.sampled_from(BITS),
+    st.integers(0, 3500) | st.integers(2**40, 2**63),
+    st.none() | st.integers(0, 3500) | st.integers(2**40, 2**64 - 1),
+)
+def test_byte_ranges_are_slices_and_copies_are_independent(
+    raw: bytes, bits: int, start: int, length: int | None
+) -> None:
+    """``to_bytes(start, length)`` is the slice ``raw[start:start + length]`` of the packed array
+    (what a checkpoint reads page by page), and ``copy()`` is a list of its own."""
+    sl = StatusList.from_bytes(raw, bits)
+    stop = None if length is None else start + length
+    assert sl.to_bytes(start, length) == raw[start:stop]
+    assert sl.to_bytes(start) == raw[start:]
+    twin = sl.copy()
+    assert twin == sl and twin.bits == bits and twin.to_bytes() == raw
+    if len(twin):
+        twin[0] = (twin[0] + 1) % (1 << bits)
+        assert sl.to_bytes() == raw and twin != sl
+    assert twin.encode() and StatusList.decode(twin.encode(), bits) == twin

@@ -266,15 +266,12 @@ class Publisher:
         def pages() -> list[Checkpoint]:
             out = []
             for s, seq, dirty in marks:
-                raw = s.committed.to_bytes()
-                numbers = range(-(-len(raw) // PAGE_BYTES)) if dirty is None else sorted(dirty)
-                out.append(
-                    Checkpoint(
-                        s.record.id,
-                        {n: raw[n * PAGE_BYTES : (n + 1) * PAGE_BYTES] for n in numbers},
-                        seq,
-                    )
-                )
+                # Page by page: a whole-list copy would be one more bitmap's worth of memory.
+                bitmap = s.committed
+                size = -(-len(bitmap) * bitmap.bits // 8)
+                numbers = range(-(-size // PAGE_BYTES)) if dirty is None else sorted(dirty)
+                copies = {n: bitmap.to_bytes(n * PAGE_BYTES, PAGE_BYTES) for n in numbers}
+                out.append(Checkpoint(s.record.id, copies, seq))
             return out
 
         try:

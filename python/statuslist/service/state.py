@@ -117,7 +117,7 @@ class ListState:
     def __init__(self, record: ListRecord, committed: StatusList, uri: str) -> None:
         self.record = record
         self.committed = committed
-        self.head = StatusList.from_bytes(committed.to_bytes(), record.bits)
+        self.head = committed.copy()
         self.uri = uri
         self.perm = IndexPermutation(record.perm_key, record.size)
         self.queue: deque[Any] = deque()  # writes waiting for their batch (entries.Write)
@@ -161,7 +161,7 @@ class ListState:
     def reset_head(self) -> None:
         """``head`` back to ``committed`` plus the batches still in flight (one did not
         commit)."""
-        self.head = StatusList.from_bytes(self.committed.to_bytes(), self.record.bits)
+        self.head = self.committed.copy()
         for batch in self.inflight:
             for write in batch:
                 for state, part in zip(write.states, write.parts, strict=True):

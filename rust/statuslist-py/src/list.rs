@@ -276,9 +276,40 @@ impl StatusList {
         Ok(dict)
     }
 
-    /// The packed byte array (spec §4.1).
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.lock(py).as_bytes())
+    /// The packed byte array (spec §4.1); with `start` and `length`, only those bytes of it
+    /// (cut at its end): a page of a large list without a copy of the whole.
+    #[pyo3(signature = (start = None, length = None))]
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<&Bound<'py, PyAny>>,
+        length: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let start = start
+            .map(|s| non_negative(s, "start"))
+            .transpose()?
+            .unwrap_or(0);
+        let length = length.map(|l| non_negative(l, "length")).transpose()?;
+        let core = self.lock(py);
+        let raw = core.as_bytes();
+        let from = usize::try_from(start).map_or(raw.len(), |s| s.min(raw.len()));
+        let to = match length {
+            None => raw.len(),
+            Some(l) => {
+                usize::try_from(l).map_or(raw.len(), |l| from.saturating_add(l).min(raw.len()))
+            }
+        };
+        Ok(PyBytes::new(py, &raw[from..to]))
+    }
+
+    /// An independent list with the same entries (its encoding starts afresh), copied without
+    /// passing through Python bytes.
+    fn copy(&self, py: Python<'_>) -> PyResult<Self> {
+        let (raw, bits) = {
+            let core = self.lock(py);
+            (core.as_bytes().to_vec(), u64::from(core.bits()))
+        };
+        detached(py, || Core::from_bytes(raw, bits)).map(Self::wrap)
     }
 
     /// A list over a packed byte array; it has `8 // bits` entries per byte.
