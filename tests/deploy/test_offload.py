@@ -20,6 +20,7 @@ import http.client
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 import time
 import urllib.parse
@@ -526,4 +527,40 @@ def test_offload_failures_are_reported(tmp_path: Path) -> None:
         assert json.loads(fetch(server.url, "/readyz").body)["status"] == "ready"
         assert stack.meta(list_id)["iat"] > 0
     finally:
+        server.stop(timeout=10)
+
+
+def test_a_list_damaged_at_start_is_withdrawn_from_the_files(tmp_path: Path) -> None:
+    """A list whose stored pages fail their checks at start is not served by the service
+    (503 list-damaged): its files are removed, so nginx does not go on serving its last token
+    from disk until it expires. The other lists keep theirs."""
+    server, nginx, origin, proxy, root = start_stack(tmp_path)
+    try:
+        stack = Offload(origin, proxy, root, server, {})
+        make_lists(stack)
+        victim, bystander = stack.lists["both"], stack.lists["jwt"]
+        assert fetch(proxy, f"/statuslists/{victim}").status == 200
+        assert (root / "lists" / f"{victim}.meta").exists()
+        assert server.stop(timeout=10) == 0
+        conn = sqlite3.connect(tmp_path / "data" / "statuslist.db")
+        try:
+            conn.execute(
+                "UPDATE pages SET data = zeroblob(length(data)) WHERE list_id = ?", (victim,)
+            )
+            conn.commit()
+        finally:
+            conn.close()
+        server.start(timeout=30, probe="/healthz")
+        assert not (root / "lists" / f"{victim}.meta").exists()
+        assert not (root / "tokens" / victim).exists()
+        got = fetch(proxy, f"/statuslists/{victim}")
+        assert got.status == 503 and b"list-damaged" in got.body, got
+        want = fetch(origin, f"/statuslists/{bystander}")
+        before = token_requests(origin)
+        kept = fetch(proxy, f"/statuslists/{bystander}")
+        assert (kept.status, kept.body) == (200, want.body)
+        assert token_requests(origin) == before  # nginx answered from the files
+        assert "Traceback" not in server.log()
+    finally:
+        nginx.stop()
         server.stop(timeout=10)

@@ -53,6 +53,8 @@ def create_app(
             settings, metrics=app[METRICS], listeners=[runtime.tokens.update]
         ) as svc:
             runtime.service = svc
+            if offload is not None and svc.lists.damaged:  # not served: not from disk either
+                await asyncio.to_thread(offload.withdraw, list(svc.lists.damaged))
             hup = reload is not None and _on_sighup(svc, reload)
             try:
                 yield

@@ -106,6 +106,24 @@ class Offload:
                 old.unlink(missing_ok=True)
         self._previous[list_id] = names
 
+    def withdraw(self, list_ids: Iterable[str]) -> None:
+        """Removes what was written for these lists (the ``.meta`` first, so nginx leaves them
+        to the service at once): lists the service will not serve, such as one found damaged
+        at start, whose last token on disk would otherwise be served until it expires."""
+        try:
+            for list_id in list_ids:
+                (self.root / "lists" / f"{list_id}.meta").unlink(missing_ok=True)
+                folder = self.root / "tokens" / list_id
+                if folder.is_dir():
+                    for old in folder.iterdir():
+                        old.unlink(missing_ok=True)
+                    folder.rmdir()
+                self._previous.pop(list_id, None)
+        except OSError as exc:
+            why = exc.strerror or exc
+            self.last_error = f"origin offload: cannot remove from {self.root}: {why}"
+            log.error("%s", self.last_error)
+
 
 def read_meta(root: Path, list_id: str) -> dict[str, Any]:
     """A list's ``.meta`` as a dict (for tests and inspection): ``iat``, ``exp``, ``ttl``,
