@@ -9,6 +9,11 @@ ratio is ours ÷ the peer's within each round. Any answer but 2xx fails the run,
 INVALID count is read back (it must have grown).
 
     python3 -m benchmarks.put_wrk [--rounds 3] [--seconds 3] [--connections 64]
+                                  [--before DIR]
+
+``--before DIR`` adds a third peer, ``statuslist serve`` run from another checkout's ``python``
+directory (its ``PYTHONPATH``; copy the built ``_native*.so`` into it), so that a change is
+measured against the code before it in the same rounds.
 """
 
 from __future__ import annotations
@@ -72,12 +77,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--only-ours", action="store_true", help="no peer (for profiling)")
+    ap.add_argument("--before", type=Path, default=None, help="another checkout's python dir")
     args = ap.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed")
     with tempfile.TemporaryDirectory() as tmp:
         srv = ServerProcess(Path(tmp) / "data").start()
+        old = None
+        if args.before is not None:
+            env = {"PYTHONPATH": str(args.before.resolve())}
+            old = ServerProcess(Path(tmp) / "before", env=env).start()
         port = free_port()
         peer = subprocess.Popen([sys.executable, "-m", "benchmarks.put_peer", str(port)])  # noqa: S603
         try:
@@ -85,6 +95,12 @@ def main() -> None:
             script = Path(tmp) / "put.lua"
             values = {"key": srv.api_key, "list_id": list_id, "top": SIZE - 1, "seed": 13}
             script.write_text(_LUA % values)
+            scripts = {"statuslist": script}
+            if old is not None:
+                old_id = old.api("POST", "/v1/lists", {"bits": 1, "size": SIZE})["id"]
+                scripts["before"] = Path(tmp) / "before.lua"
+                values = {"key": old.api_key, "list_id": old_id, "top": SIZE - 1, "seed": 13}
+                scripts["before"].write_text(_LUA % values)
             peer_url = f"http://127.0.0.1:{port}"
             for _ in range(100):
                 try:
@@ -96,23 +112,30 @@ def main() -> None:
             print(f"server pid {srv.proc.pid if srv.proc else 0}, peer pid {peer.pid}", flush=True)
             ours_pid = srv.proc.pid if srv.proc else 0
             peers = {"statuslist": (srv.url, ours_pid)}
+            if old is not None and old.proc is not None:
+                peers["before"] = (old.url, old.proc.pid)
             if not args.only_ours:
                 peers["do-nothing PUT"] = (peer_url, peer.pid)
-            for url, pid in peers.values():  # warm-up
-                run_wrk(wrk, url, script, 1, args.connections, pid)
+            for name, (url, pid) in peers.items():  # warm-up
+                run_wrk(wrk, url, scripts.get(name, script), 1, args.connections, pid)
             rates: dict[str, list[float]] = {name: [] for name in peers}
             cpus: dict[str, list[float]] = {name: [] for name in peers}
-            ratios = []
+            ratios: list[float] = []
+            olds: list[float] = []
             for r in range(args.rounds):
                 line = []
                 for name, (url, pid) in peers.items():
-                    rate, us = run_wrk(wrk, url, script, args.seconds, args.connections, pid)
+                    lua = scripts.get(name, script)
+                    rate, us = run_wrk(wrk, url, lua, args.seconds, args.connections, pid)
                     rates[name].append(rate)
                     cpus[name].append(us)
                     line.append(f"{name} {rate:,.0f}/s ({us:.0f} us CPU/request)")
-                if len(peers) > 1:
+                if "do-nothing PUT" in peers:
                     ratios.append(rates["statuslist"][-1] / rates["do-nothing PUT"][-1])
                     line.append(f"ratio {ratios[-1]:.2f}x")
+                    if "before" in peers:
+                        olds.append(rates["before"][-1] / rates["do-nothing PUT"][-1])
+                        line.append(f"before's ratio {olds[-1]:.2f}x")
                 print(f"round {r + 1}: " + ", ".join(line), flush=True)
             revoked = srv.api("GET", f"/v1/lists/{list_id}")["counts"]["INVALID"]
             if revoked == 0:
@@ -124,11 +147,15 @@ def main() -> None:
             ]
             if ratios:
                 summary.append(f"ratio {med(ratios):.2f}x")
+            if olds:
+                summary.append(f"before's ratio {med(olds):.2f}x")
             print("medians: " + ", ".join(summary) + f"; INVALID entries read back: {revoked:,}")
         finally:
             peer.terminate()
             peer.wait()
             srv.stop()
+            if old is not None:
+                old.stop()
 
 
 if __name__ == "__main__":
