@@ -7,15 +7,20 @@ connection, so that a keep-alive answer that left anything behind would show."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
+import random
 import socket
 from email.utils import formatdate
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from statuslist.config import Settings
 from statuslist.web import create_app
-from statuslist.web.served import representation
+from statuslist.web.served import gzip_jwt, representation
 from tests.support import ServerProcess
 
 JWT = "application/statuslist+jwt"
@@ -256,3 +261,17 @@ def test_only_the_entry_put_skips_the_v1_app(method: str, path: str, hot: bool) 
     assert (type(resource).__name__ == "_HotResource") == hot, (method, path, resource)
     if hot:
         assert match["list_id"] == "abc" and match["idx"] == "5"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 300_000), st.randoms(use_true_random=False))
+def test_gzipd_jwt_inflates_to_it_and_is_never_larger_than_level_6(
+    head: bytes, size: int, rng: random.Random
+) -> None:
+    """The gzip'd JWT: the same bytes back, the same bytes every time (instances agree on the
+    ETag), and no larger than ``gzip -6`` of it, small JSON-like tokens and large base64 ones."""
+    body = base64.urlsafe_b64encode(head) + b"." + base64.urlsafe_b64encode(rng.randbytes(size))
+    zipped = gzip_jwt(body)
+    assert gzip.decompress(zipped) == body
+    assert gzip_jwt(body) == zipped
+    assert len(zipped) <= len(gzip.compress(body, 6, mtime=0))
