@@ -20,10 +20,14 @@ bursts of consecutive entries (burst lengths geometric with mean :data:`BURST_ME
 starts until the density is reached. Revoked entries get status 1 on 1-bit lists and a status drawn
 uniformly from 1..3 on wider lists (one per entry when uniform, one per burst when clustered).
 
-Periodic patterns (1-bit lists, after the density sweep; ``--no-periodic`` leaves them out), the
-worst case of an LZ77 search: every 3rd, 5th and 13th entry revoked, and one random 64-byte block
-repeated over the whole list. Their entropy bound is what picks them among the lists of their kind
-(the offset of the first revoked entry; the block's 512 random bits).
+Periodic patterns (after the density sweep; ``--no-periodic`` leaves them out), the worst case of
+an LZ77 search: 1-bit lists with every 3rd, 5th and 13th entry revoked, at ``--entries`` entries and
+at 1 MiB (8,388,608 entries, 16 chunks of 64 KiB: where each chunk's copies end), one random 64-byte
+block repeated over the whole list; and 8-bit lists with one revoked entry (one non-zero byte) every
+K entries, K = 100, 250, 997 and 4093 or cycling through 100/101/103, 997/1003 and 4093/3001 (the
+copies worth taking are long "zeros, Y, zeros" ones one period back). Their entropy bound is what
+picks them among the lists of their kind (the offset of the first revoked entry; the block's 512
+random bits).
 
     python3 -m benchmarks.sweep                    # the table of benchmarks/README.md
     python3 -m benchmarks.sweep --entries 1000000 --bits 1 --densities 0.01
@@ -57,6 +61,10 @@ TOP_VALUE = 3
 #: Periodic patterns: every k-th entry revoked, for each k; and a repeated random block of bytes.
 PERIODS = (3, 5, 13)
 BLOCK_BYTES = 64
+#: The periodic 1-bit lists are also built at this size (1 MiB: 16 chunks).
+PERIODIC_MIB_ENTRIES = 8 * 1024 * 1024
+#: Sparse periodic 8-bit lists: one revoked entry after each gap, the gaps taken in turn.
+GAPS = ((100,), (250,), (997,), (4093,), (100, 101, 103), (997, 1003), (4093, 3001))
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class Case:
     entries: int
     #: ``periodic``: revoke every ``period``-th entry; ``repeat``: a block of ``period`` bytes.
     period: int = 0
+    #: ``gaps``: revoke one entry after each of these gaps (in entries), in turn.
+    gaps: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -74,16 +84,23 @@ class Case:
             nth = {1: "st", 2: "nd", 3: "rd"}.get(self.period % 10, "th")
             if self.period % 100 in (11, 12, 13):
                 nth = "th"
-            return f"{self.bits}-bit every {self.period}{nth} entry"
+            size = " (1 MiB)" if self.entries == PERIODIC_MIB_ENTRIES else ""
+            return f"{self.bits}-bit every {self.period}{nth} entry{size}"
+        if self.pattern == "gaps":
+            return f"{self.bits}-bit one entry in {'/'.join(map(str, self.gaps))}"
         if self.pattern == "repeat":
             return f"{self.bits}-bit {self.period}-byte block repeated"
         return f"{self.bits}-bit {self.density * 100:g}% {self.pattern}"
 
 
 def periodic_cases(entries: int) -> list[Case]:
-    """The periodic patterns of the sweep, on 1-bit lists of ``entries`` entries."""
+    """The periodic patterns of the sweep, of ``entries`` entries (and the 1 MiB ones)."""
     cases = [Case(1, 1 / k, "periodic", entries, k) for k in PERIODS]
-    return [*cases, Case(1, 0.5, "repeat", entries, BLOCK_BYTES)]
+    cases += [Case(1, 1 / k, "periodic", PERIODIC_MIB_ENTRIES, k) for k in PERIODS]
+    cases.append(Case(1, 0.5, "repeat", entries, BLOCK_BYTES))
+    for gaps in GAPS:
+        cases.append(Case(8, len(gaps) / sum(gaps), "gaps", entries, gaps=gaps))
+    return cases
 
 
 def _values(bits: int) -> int:
@@ -100,6 +117,14 @@ def build(case: Case) -> tuple[bytes, float]:
         idx = array("Q", range(0, n, case.period))
         sl.set_many(idx, bytes([1]) * len(idx))
         return sl.to_bytes(), math.log2(case.period) / 8
+    if case.pattern == "gaps":
+        raw = bytearray(nbytes)
+        at, k = 0, 0
+        while at < nbytes:
+            raw[at] = 1
+            at += case.gaps[k % len(case.gaps)]
+            k += 1
+        return bytes(raw), math.log2(sum(case.gaps)) / 8
     if case.pattern == "repeat":
         block = rng.randbytes(case.period)
         return (block * (nbytes // case.period + 1))[:nbytes], case.period

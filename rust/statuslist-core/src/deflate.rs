@@ -8,7 +8,9 @@
 //! non-final *segment* that depends only on its bytes and the few KiB before them (its copies may
 //! reach back into them), which is what lets [`crate::list`] re-encode only the chunks that
 //! changed and stitch the segments into one stream. Neighbouring segments whose tokens are few
-//! are written as one block when one Huffman header for them costs less than theirs apart.
+//! are written as one block when one Huffman header for them costs less than theirs apart; there
+//! the chains of copies that run through their seams are re-split (see [`rechain`]), so periodic
+//! data pays no short copy per chunk.
 
 /// Largest match DEFLATE can express.
 pub(crate) const MAX_MATCH: usize = 258;
@@ -478,6 +480,15 @@ fn dynamic_lengths(litlen: &[u32], dist: &[u32]) -> (Vec<u8>, Vec<u8>) {
     (ll_lens, d_lens)
 }
 
+/// Bits of one dynamic block of these symbol frequencies, block header included.
+pub(crate) fn block_bits(litlen: &[u32; LITLEN_CODES], dist: &[u32; DIST_CODES]) -> u64 {
+    Merged {
+        litlen: *litlen,
+        dist: *dist,
+    }
+    .bits()
+}
+
 /// Symbol frequencies of several token streams as one block (one end-of-block code).
 struct Merged {
     litlen: [u32; LITLEN_CODES],
@@ -558,10 +569,14 @@ pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
     }
     let dict = &dict[dict.len().saturating_sub(WINDOW)..];
     let t = if dict.is_empty() {
-        crate::parse::optimal_tokens(data, 0, tokenize(data))
+        let t = crate::parse::optimal_tokens(data, 0, tokenize(data));
+        let re = rechain(&t.stream, None, data, 0);
+        smaller(t, re)
     } else {
         let whole = [dict, data].concat();
-        crate::parse::optimal_tokens(&whole, dict.len(), tokenize(data))
+        let t = crate::parse::optimal_tokens(&whole, dict.len(), tokenize(data));
+        let re = rechain(&t.stream, None, &whole, dict.len());
+        smaller(t, re)
     };
     let (ll_lens, d_lens) = dynamic_lengths(&t.litlen, &t.dist);
     let header = DynamicHeader::new(&ll_lens, &d_lens);
@@ -606,6 +621,105 @@ const MERGE_TOKENS: usize = 4096;
 /// encode, so this bounds that work.
 const MERGE_MAX: usize = 64;
 
+/// `tokens` (encoding `bytes[start..]`) with chains of copies re-split.
+///
+/// A *chain* is a run of tokens that all repeat the bytes one distance back: copies at that
+/// distance, and literals or copies at other distances whose bytes equal those that far back.
+/// It is one long copy at that distance, so it can be re-split into copies of the longest length
+/// and one rest: fewer tokens, or as many with fewer rarer (shorter) lengths. Two places leave
+/// such chains: the seam between segments (each segment's copies end at its end, so on periodic
+/// data each seam costs a short copy or a few literals), and ties in the parse (a zero run inside
+/// a periodic region may end where a copy of it one period back would have gone on). With
+/// `seams` (marking each segment's first token), only chains that cross a seam are re-split.
+fn rechain(tokens: &[u32], seams: Option<&[bool]>, bytes: &[u8], start: usize) -> Tokens {
+    let token_len = |tok: u32| {
+        if tok & MATCH_FLAG == 0 {
+            1
+        } else {
+            ((tok >> 16) & 0x1ff) as usize
+        }
+    };
+    let mut out = Tokens::with_capacity(tokens.len());
+    let (mut i, mut pos) = (0, start);
+    while i < tokens.len() {
+        let tok = tokens[i];
+        if tok & MATCH_FLAG == 0 {
+            out.literal(tok as u8);
+            (i, pos) = (i + 1, pos + 1);
+            continue;
+        }
+        let dist = (tok & 0xffff) as usize;
+        let (mut j, mut len, mut crosses, mut odd) = (i, 0usize, seams.is_none(), 0usize);
+        while j < tokens.len() {
+            let (t, at) = (tokens[j], pos + len);
+            let l = token_len(t);
+            let repeats = (t & MATCH_FLAG != 0 && (t & 0xffff) as usize == dist)
+                || bytes[at..at + l] == bytes[at - dist..at - dist + l];
+            if !repeats {
+                break;
+            }
+            crosses |= j > i && seams.is_some_and(|s| s[j]);
+            len += l;
+            odd += usize::from(l != MAX_MATCH);
+            j += 1;
+        }
+        pos += len;
+        // Tokens at the chain's end that are not copies at its distance stay as they are when
+        // re-splitting without them takes no more tokens (a short copy at distance 1 is cheaper
+        // than one at a long distance).
+        let mut k = j;
+        while k > i + 1
+            && (tokens[k - 1] & MATCH_FLAG == 0 || (tokens[k - 1] & 0xffff) as usize != dist)
+        {
+            k -= 1;
+        }
+        let tail: usize = tokens[k..j].iter().map(|&t| token_len(t)).sum();
+        if (len - tail).div_ceil(MAX_MATCH) + (j - k) <= len.div_ceil(MAX_MATCH) {
+            len -= tail;
+            odd -= tokens[k..j]
+                .iter()
+                .filter(|&&t| token_len(t) != MAX_MATCH)
+                .count();
+        } else {
+            k = j;
+        }
+        let (fewer, rest) = (len.div_ceil(MAX_MATCH), usize::from(len % MAX_MATCH != 0));
+        if crosses && (fewer < k - i || (fewer == k - i && rest < odd)) {
+            while len > 0 {
+                let take = if len <= MAX_MATCH {
+                    len
+                } else if len < MAX_MATCH + MIN_MATCH {
+                    len - MIN_MATCH
+                } else {
+                    MAX_MATCH
+                };
+                out.matched(take, dist);
+                len -= take;
+            }
+            i = k;
+        }
+        for &t in &tokens[i..j] {
+            if t & MATCH_FLAG == 0 {
+                out.literal(t as u8);
+            } else {
+                out.matched(token_len(t), (t & 0xffff) as usize);
+            }
+        }
+        i = j;
+    }
+    out.end_block();
+    out
+}
+
+/// Whichever of `a` and `b` makes the smaller dynamic block.
+fn smaller(a: Tokens, b: Tokens) -> Tokens {
+    if block_bits(&b.litlen, &b.dist) < block_bits(&a.litlen, &a.dist) {
+        b
+    } else {
+        a
+    }
+}
+
 /// Concatenates segments into one raw DEFLATE stream, bit by bit.
 pub(crate) struct StreamWriter {
     w: BitWriter,
@@ -616,7 +730,9 @@ impl StreamWriter {
     /// writing neighbours that kept their tokens as one block whenever one Huffman header for
     /// them is smaller than theirs apart (greedily, from the left). The decision depends only
     /// on the segments, so an incremental encode still equals a fresh one.
-    pub(crate) fn append_all(&mut self, pieces: &[(&Segment, &[u8])]) {
+    ///
+    /// The pieces' bytes are consecutive slices of `bytes`, the whole input.
+    pub(crate) fn append_all(&mut self, pieces: &[(&Segment, &[u8])], bytes: &[u8]) {
         let mut i = 0;
         while i < pieces.len() {
             let mut j = i + 1;
@@ -635,7 +751,10 @@ impl StreamWriter {
                     j += 1;
                 }
                 if j > i + 1 {
-                    self.append_merged(&merged, &pieces[i..j], j == pieces.len());
+                    // The pieces are subslices of `bytes`: where the first one starts in it.
+                    let start = pieces[i].1.as_ptr() as usize - bytes.as_ptr() as usize;
+                    debug_assert!(start + pieces[i].1.len() <= bytes.len());
+                    self.append_merged(&pieces[i..j], bytes, start, j == pieces.len());
                     i = j;
                     continue;
                 }
@@ -645,20 +764,38 @@ impl StreamWriter {
         }
     }
 
-    /// Writes the tokens of `pieces` as one dynamic block of the frequencies `merged`.
-    fn append_merged(&mut self, merged: &Merged, pieces: &[(&Segment, &[u8])], last: bool) {
-        let (ll, d) = dynamic_lengths(&merged.litlen, &merged.dist);
+    /// Writes the tokens of `pieces` (whose bytes begin at `start` in `bytes`) as one dynamic
+    /// block, re-splitting the chains of copies that cross a seam when that is smaller (see
+    /// [`rechain`]).
+    fn append_merged(
+        &mut self,
+        pieces: &[(&Segment, &[u8])],
+        bytes: &[u8],
+        start: usize,
+        last: bool,
+    ) {
+        let mut plain = Tokens::with_capacity(pieces.len() * MERGE_TOKENS);
+        let mut seams = Vec::with_capacity(plain.stream.capacity());
+        for t in pieces.iter().filter_map(|(seg, _)| seg.tokens.as_deref()) {
+            plain.stream.extend_from_slice(&t.stream);
+            seams.extend((0..t.stream.len()).map(|k| k == 0));
+            for (a, b) in plain.litlen.iter_mut().zip(&t.litlen) {
+                *a += b;
+            }
+            for (a, b) in plain.dist.iter_mut().zip(&t.dist) {
+                *a += b;
+            }
+            plain.litlen[END_OF_BLOCK] -= 1;
+        }
+        plain.litlen[END_OF_BLOCK] += 1;
+        let joined = rechain(&plain.stream, Some(&seams), bytes, start);
+        let t = smaller(plain, joined);
+        let (ll, d) = dynamic_lengths(&t.litlen, &t.dist);
         let header = DynamicHeader::new(&ll, &d);
-        let (ll_codes, d_codes) = (canonical_codes(&ll), canonical_codes(&d));
         let w = &mut self.w;
         w.put(0b100 | u32::from(last), 3); // BFINAL, BTYPE=10
         header.write(w);
-        for (seg, _) in pieces {
-            if let Some(t) = seg.tokens.as_deref() {
-                write_stream(w, t, &ll, &ll_codes, &d, &d_codes);
-            }
-        }
-        w.put(ll_codes[END_OF_BLOCK], u32::from(ll[END_OF_BLOCK]));
+        write_tokens(w, &t, &ll, &d);
         if last {
             w.align();
         }
@@ -829,6 +966,58 @@ mod tests {
         );
         for data in inputs {
             assert_eq!(inflate_raw(&one_segment(&data)), data, "len {}", data.len());
+        }
+    }
+
+    /// The bytes a token stream produces after `prefix`.
+    fn expand(prefix: &[u8], tokens: &[u32]) -> Vec<u8> {
+        let mut out = prefix.to_vec();
+        for &tok in tokens {
+            if tok & MATCH_FLAG == 0 {
+                out.push(tok as u8);
+            } else {
+                let (len, dist) = (((tok >> 16) & 0x1ff) as usize, (tok & 0xffff) as usize);
+                for _ in 0..len {
+                    out.push(out[out.len() - dist]);
+                }
+            }
+        }
+        out.split_off(prefix.len())
+    }
+
+    /// Periodic data (period `2 * period` at most) cut into chunks, each parsed on its own
+    /// (copying from the chunk before): joined, the chains of copies through the seams become
+    /// copies of the longest length after the first period, and the tokens still produce the
+    /// bytes.
+    #[test]
+    fn rechain_joins_copies_across_seams() {
+        const CHUNK: usize = 65_536;
+        for (period, mark) in [(3usize, 0x49u8), (100, 1), (997, 1), (64, 7)] {
+            let data: Vec<u8> = (0..4 * CHUNK)
+                .map(|i| if i % period == 0 { mark } else { (i % 2) as u8 })
+                .collect();
+            let (mut all, mut seams) = (Vec::new(), Vec::new());
+            for c in 0..4 {
+                let (lo, hi) = (c * CHUNK, (c + 1) * CHUNK);
+                let dict = lo.saturating_sub(4096);
+                let t = crate::parse::optimal_tokens(
+                    &data[dict..hi],
+                    lo - dict,
+                    tokenize(&data[lo..hi]),
+                );
+                seams.extend((0..t.stream.len()).map(|k| k == 0));
+                all.extend_from_slice(&t.stream);
+            }
+            let joined = rechain(&all, Some(&seams), &data, 0);
+            assert_eq!(expand(&[], &joined.stream), data, "period {period}");
+            let longest = joined.litlen[length_symbol(MAX_MATCH).0] as usize;
+            assert!(
+                joined.stream.len() < all.len()
+                    && longest + 1 >= (data.len() - 2 * period) / MAX_MATCH,
+                "period {period}: {} tokens from {}, {longest} copies of {MAX_MATCH}",
+                joined.stream.len(),
+                all.len()
+            );
         }
     }
 

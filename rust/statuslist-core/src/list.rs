@@ -411,7 +411,7 @@ impl StatusList {
                 }
             }
         }
-        assemble(&pieces, capacity as usize, adler)
+        assemble(&pieces, bytes, capacity as usize, adler)
     }
 }
 

@@ -8,8 +8,10 @@
 //! two indexes (see [`find_candidates`]); each match is extended forwards and backwards (into the
 //! run before it). The search then considers, besides literals:
 //!
-//! - a run continued to its end or to the next match start, priced by [`RunTable`]: the cheapest
-//!   split into literals and distance-1 matches of any lengths (exact, not just "258s and a rest");
+//! - a run continued to its end, to the next match start, or to the largest multiple of 258 bytes
+//!   short of its end (where a copy crossing the byte after the run may take over), priced by
+//!   [`RunTable`]: the cheapest split into literals and distance-1 matches of any lengths (exact,
+//!   not just "258s and a rest");
 //! - every match, also cut short where another match may start (a prefix of a copy is a copy);
 //! - from any position inside a run, the later part of every match that starts earlier in that run
 //!   (a suffix of a copy that begins in a run of equal bytes is a copy at the same distance);
@@ -561,6 +563,11 @@ fn shortest_path(
         if p >= n {
             break;
         }
+        while next_long < long.len() && long[next_long].start as usize <= p {
+            active.push(next_long);
+            next_long += 1;
+        }
+        active.retain(|&a| long[a].start as usize + long[a].len as usize >= p + MIN_MATCH);
         let byte = data[p];
         if p > 0 && byte == data[p - 1] {
             // Continue the run to its end or to the next match start inside it, each priced
@@ -580,6 +587,21 @@ fn shortest_path(
                 r as u32,
                 RUN_EDGE,
             );
+            // In a region, also stop the run a whole number of longest copies short of its
+            // end, where a copy at the region's distance may cross the byte after it: on
+            // periodic data every copy can then be of the longest length.
+            let whole = (r - 1) / MAX_MATCH * MAX_MATCH;
+            if whole > 0 && p + whole != next {
+                relax(
+                    &mut cost,
+                    &mut reached,
+                    p,
+                    p + whole,
+                    table.price(whole, prices),
+                    whole as u32,
+                    RUN_EDGE,
+                );
+            }
             if next < end {
                 let r = next - p;
                 relax(
@@ -616,11 +638,6 @@ fn shortest_path(
                 0,
             );
         }
-        while next_long < long.len() && long[next_long].start as usize <= p {
-            active.push(next_long);
-            next_long += 1;
-        }
-        active.retain(|&a| long[a].start as usize + long[a].len as usize >= p + MIN_MATCH);
         for &a in &active {
             let c = long[a];
             let l = (c.start as usize + c.len as usize - p).min(MAX_MATCH);
@@ -705,7 +722,7 @@ fn shortest_path(
 }
 
 /// Tokens for `data[start..]`, starting from the prices implied by `initial` (a cheap first
-/// parse of it). `data[..start]` is a dictionary: bytes the decoder has already produced (at
+/// parse of it) and the copies of the regions found; the passes' smallest block is kept. `data[..start]` is a dictionary: bytes the decoder has already produced (at
 /// most one window), which copies may reference.
 pub(crate) fn optimal_tokens(data: &[u8], start: usize, initial: Tokens) -> Tokens {
     optimal_tokens_counted(data, start, initial, &mut Work::default())
@@ -732,13 +749,27 @@ pub(crate) fn optimal_tokens_counted(
         *l = (*l).max(e - p);
         p = e;
     }
+    // Regions (periodic data) seed the first prices with their copies: priced as unused
+    // symbols, copies at a new distance never beat the run-length parse they start from.
+    let (mut litlen, mut dist) = (initial.litlen, initial.dist);
+    for c in &long {
+        let copies = (c.len as usize).div_ceil(MAX_MATCH) as u32;
+        litlen[length_symbol(MAX_MATCH).0] += copies;
+        dist[distance_symbol(c.dist as usize).0] += copies;
+    }
     let by_start = ByStart::new(&cands, long, data.len(), &ends);
+    let mut best_bits = crate::deflate::block_bits(&initial.litlen, &initial.dist);
     let mut best = initial;
     for _ in 0..effort.passes {
-        let prices = Prices::from_frequencies(&best.litlen, &best.dist);
-        best = shortest_path(
+        let prices = Prices::from_frequencies(&litlen, &dist);
+        let t = shortest_path(
             data, start, &cands, &by_start, &ends, &longest, &prices, work,
         );
+        (litlen, dist) = (t.litlen, t.dist);
+        let bits = crate::deflate::block_bits(&t.litlen, &t.dist);
+        if bits < best_bits {
+            (best, best_bits) = (t, bits);
+        }
     }
     best
 }
@@ -845,6 +876,14 @@ mod tests {
             let unit = random(period, &mut rng);
             let data = unit.iter().copied().cycle().take(CHUNK).collect();
             inputs.push((format!("{period}-byte repeat"), period, data));
+        }
+        // Sparse: the zero runs are copies at distance 1 until the last 258 bytes before each
+        // non-zero byte, which a copy one period back crosses (no literals after the first
+        // period, even though the copy's distance is unused in the run-length parse the prices
+        // start from).
+        for period in [100, 997, 4093] {
+            let data = (0..CHUNK).map(|i| u8::from(i % period == 0)).collect();
+            inputs.push((format!("one byte in {period}"), period, data));
         }
         for (name, period, data) in inputs {
             let t = optimal_tokens(&data, 0, crate::deflate::tokenize(&data));

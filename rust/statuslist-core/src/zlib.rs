@@ -51,12 +51,17 @@ pub fn adler32_combine(adler_a: u32, adler_b: u32, len_b: u64) -> u32 {
     ((b as u32) << 16) | a as u32
 }
 
-/// Writes header, segments (each with the bytes it encodes; the last one final) and the Adler-32
-/// trailer into one zlib stream.
-pub(crate) fn assemble(segments: &[(&Segment, &[u8])], capacity: usize, adler: u32) -> Vec<u8> {
+/// Writes header, segments (each with the bytes it encodes, consecutive slices of `bytes`; the
+/// last one final) and the Adler-32 trailer into one zlib stream.
+pub(crate) fn assemble(
+    segments: &[(&Segment, &[u8])],
+    bytes: &[u8],
+    capacity: usize,
+    adler: u32,
+) -> Vec<u8> {
     let mut w = StreamWriter::new(capacity + 16);
     w.out().extend_from_slice(&ZLIB_HEADER);
-    w.append_all(segments);
+    w.append_all(segments, bytes);
     let mut out = w.finish(!segments.is_empty());
     out.extend_from_slice(&adler.to_be_bytes());
     out

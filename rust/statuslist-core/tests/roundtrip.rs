@@ -107,6 +107,41 @@ fn patterns() -> Vec<(String, Vec<u8>)> {
             ));
         }
         out.push((format!("all 0xff {n}"), vec![0xff; n]));
+        out.extend(sparse_periodic(n));
+    }
+    // 1 MiB: sixteen chunks whose seams fall inside copies of periodic data.
+    let n = 16 * CHUNK_BYTES;
+    out.extend(sparse_periodic(n));
+    for k in [3usize, 5, 13] {
+        let mut bits = vec![0u8; n];
+        for i in (0..n * 8).step_by(k) {
+            bits[i / 8] |= 1 << (i % 8);
+        }
+        out.push((format!("every {k}th bit {n}"), bits));
+    }
+    out
+}
+
+/// One non-zero byte after each gap, the gaps in turn: long "zeros, Y, zeros" copies one period
+/// back, re-split across chunk seams.
+fn sparse_periodic(n: usize) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for gaps in [
+        &[37usize][..],
+        &[100],
+        &[997],
+        &[4093],
+        &[100, 101, 103],
+        &[997, 1003],
+    ] {
+        let mut sparse = vec![0u8; n];
+        let (mut at, mut k) = (0, 0);
+        while at < n {
+            sparse[at] = 1 + (k % 2) as u8;
+            at += gaps[k % gaps.len()];
+            k += 1;
+        }
+        out.push((format!("one byte in {gaps:?} {n}"), sparse));
     }
     out
 }
