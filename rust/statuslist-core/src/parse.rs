@@ -54,16 +54,17 @@ const DENSE_RUNS: Effort = Effort { kept: 5, passes: 3 };
 impl Effort {
     /// The effort for `data[start..]` (`ends`: [`run_ends`] of `data`).
     fn for_chunk(data: &[u8], start: usize, ends: &[u32]) -> Self {
-        let mut counts = [0u32; 256];
-        for &b in &data[start..] {
-            counts[b as usize] += 1;
-        }
-        let top = counts.iter().copied().max().unwrap_or(0) as usize;
+        // Counted run by run: a byte-by-byte histogram of a sparse chunk is one long chain of
+        // increments of the same counter.
+        let mut counts = [0usize; 256];
         let (mut runs, mut p) = (0usize, start);
         while p < data.len() {
+            let e = ends[p] as usize;
+            counts[data[p] as usize] += e - p;
             runs += 1;
-            p = ends[p] as usize;
+            p = e;
         }
+        let top = counts.iter().copied().max().unwrap_or(0);
         let n = data.len() - start;
         if 5 * top < 4 * n && 3 * runs <= n {
             DENSE_RUNS
@@ -143,9 +144,47 @@ impl Prices {
     }
 }
 
+/// Buffers of one parse, kept by each thread for the next one: allocating them afresh for every
+/// chunk cost more than the parse itself on sparse and clustered lists (page faults: the
+/// allocator returns such large blocks to the system when they are freed). At most ~37 bytes per
+/// byte of the largest segment parsed (a group of four chunks: ~10 MB).
+#[derive(Default)]
+struct Scratch {
+    ends: Vec<u32>,
+    head: Vec<u32>,
+    pair_head: Vec<u32>,
+    prev: Vec<u32>,
+    run_before: Vec<u32>,
+    first: Vec<u32>,
+    next: Vec<u32>,
+    next_start: Vec<u32>,
+    first_in_run: Vec<u32>,
+    next_in_run: Vec<u32>,
+    region_at: Vec<bool>,
+    cost: Vec<u32>,
+    how: Vec<(u32, u16)>,
+    reached: Vec<u64>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// `v` with length `n`, every element `x`.
+fn refill<T: Copy>(v: &mut Vec<T>, n: usize, x: T) {
+    v.clear();
+    v.resize(n, x);
+}
+
+/// `v` with length `n`; the elements' values are whatever was left (the caller writes each one
+/// before reading it).
+fn reuse<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
+    v.resize(n, T::default());
+}
+
 /// End (exclusive) of the run of equal bytes containing `p`, for every `p`.
-fn run_ends(data: &[u8]) -> Vec<u32> {
-    let mut ends = vec![0u32; data.len()];
+fn run_ends(data: &[u8], mut ends: Vec<u32>) -> Vec<u32> {
+    reuse(&mut ends, data.len());
     let mut p = 0;
     while p < data.len() {
         let end = p + crate::deflate::run_length(data, p);
@@ -208,6 +247,7 @@ fn find_candidates(
     ends: &[u32],
     effort: Effort,
     work: &mut Work,
+    scratch: &mut Scratch,
 ) -> (Vec<Candidate>, Vec<Candidate>) {
     let n = data.len();
     let mut out = Vec::new();
@@ -215,7 +255,7 @@ fn find_candidates(
     if n < MIN_MATCH {
         return (out, long);
     }
-    let mut index = Index::new(n);
+    let mut index = Index::new(n, scratch);
     let mut kept: Vec<(usize, usize)> = Vec::new();
     // Anchors before this position lie in the dictionary or inside a long copy found earlier.
     let mut covered = start;
@@ -290,6 +330,7 @@ fn find_candidates(
             }
         }
     }
+    index.give_back(scratch);
     long.sort_by_key(|c| c.start);
     (out, long)
 }
@@ -298,20 +339,30 @@ fn find_candidates(
 struct Index {
     head: Vec<u32>,
     pair_head: Vec<u32>,
-    /// Both indexed by run head only (the other entries stay untouched zero pages):
-    /// the chain link and the length of the run before the head.
+    /// Both indexed by run head only (the other entries are never read, so they are not
+    /// initialised): the chain link and the length of the run before the head.
     prev: Vec<u32>,
     run_before: Vec<u32>,
 }
 
 impl Index {
-    fn new(n: usize) -> Self {
-        Self {
-            head: vec![NONE; 1 << HASH_BITS],
-            pair_head: vec![NONE; 1 << PAIR_BITS],
-            prev: vec![0u32; n],
-            run_before: vec![0u32; n],
-        }
+    fn new(n: usize, s: &mut Scratch) -> Self {
+        let mut t = Self {
+            head: std::mem::take(&mut s.head),
+            pair_head: std::mem::take(&mut s.pair_head),
+            prev: std::mem::take(&mut s.prev),
+            run_before: std::mem::take(&mut s.run_before),
+        };
+        refill(&mut t.head, 1 << HASH_BITS, NONE);
+        refill(&mut t.pair_head, 1 << PAIR_BITS, NONE);
+        reuse(&mut t.prev, n);
+        reuse(&mut t.run_before, n);
+        t
+    }
+
+    fn give_back(self, s: &mut Scratch) {
+        (s.head, s.pair_head, s.prev, s.run_before) =
+            (self.head, self.pair_head, self.prev, self.run_before);
     }
 
     /// Indexes the anchor `x` (after a run of `before` bytes); returns the nearest earlier
@@ -381,11 +432,23 @@ struct ByStart {
 }
 
 impl ByStart {
-    fn new(cands: &[Candidate], long: Vec<Candidate>, n: usize, ends: &[u32]) -> Self {
-        let mut first = vec![NONE; n + 1];
-        let mut next = vec![NONE; cands.len()];
-        let mut first_in_run = vec![NONE; n + 1];
-        let mut next_in_run = vec![NONE; cands.len()];
+    fn new(
+        cands: &[Candidate],
+        long: Vec<Candidate>,
+        n: usize,
+        ends: &[u32],
+        s: &mut Scratch,
+    ) -> Self {
+        let mut first = std::mem::take(&mut s.first);
+        let mut next = std::mem::take(&mut s.next);
+        let mut first_in_run = std::mem::take(&mut s.first_in_run);
+        let mut next_in_run = std::mem::take(&mut s.next_in_run);
+        let mut next_start = std::mem::take(&mut s.next_start);
+        let mut region_at = std::mem::take(&mut s.region_at);
+        refill(&mut first, n + 1, NONE);
+        reuse(&mut next, cands.len());
+        refill(&mut first_in_run, n + 1, NONE);
+        reuse(&mut next_in_run, cands.len());
         for (k, c) in cands.iter().enumerate().rev() {
             next[k] = first[c.start as usize];
             first[c.start as usize] = k as u32;
@@ -393,8 +456,9 @@ impl ByStart {
             next_in_run[k] = first_in_run[e];
             first_in_run[e] = k as u32;
         }
-        let mut next_start = vec![NONE; n + MIN_MATCH + 1];
-        let mut region_at = vec![false; n];
+        reuse(&mut next_start, n + MIN_MATCH + 1);
+        next_start[n..].fill(NONE);
+        refill(&mut region_at, n, false);
         for c in &long {
             region_at[c.start as usize] = true;
         }
@@ -405,6 +469,7 @@ impl ByStart {
                 p as u32
             };
         }
+        s.region_at = region_at;
         Self {
             first,
             next,
@@ -413,6 +478,16 @@ impl ByStart {
             next_in_run,
             long,
         }
+    }
+
+    fn give_back(self, s: &mut Scratch) {
+        (s.first, s.next, s.next_start, s.first_in_run, s.next_in_run) = (
+            self.first,
+            self.next,
+            self.next_start,
+            self.first_in_run,
+            self.next_in_run,
+        );
     }
 }
 
@@ -509,6 +584,7 @@ fn shortest_path(
     longest: &[usize; 256],
     prices: &Prices,
     work: &mut Work,
+    scratch: &mut Scratch,
 ) -> Tokens {
     let next_start = &by_start.next_start;
     let n = data.len();
@@ -526,12 +602,18 @@ fn shortest_path(
     let mut tables: Vec<Option<RunTable>> = (0..256).map(|_| None).collect();
     // cost[p]: cheapest bits to encode data[..p]; how[p]: (length, distance) of the last edge
     // (distance 0 = literal, RUN_EDGE = a run continuation split by the byte's table).
-    let mut cost = vec![u32::MAX; n + 1];
-    let mut how = vec![(0u32, 0u16); n + 1];
+    // Both are read only where `reached` is set, so they are not initialised.
+    let (mut cost, mut how) = (
+        std::mem::take(&mut scratch.cost),
+        std::mem::take(&mut scratch.how),
+    );
+    reuse(&mut cost, n + 1);
+    reuse(&mut how, n + 1);
     cost[start] = 0;
     // Positions some edge reaches, one bit each: the scan skips the rest 64 at a time (in a
     // sparse list almost every position lies inside a long run and is never reached).
-    let mut reached = vec![0u64; n / 64 + 1];
+    let mut reached = std::mem::take(&mut scratch.reached);
+    refill(&mut reached, n / 64 + 1, 0);
     reached[start / 64] = 1 << (start % 64);
     let mut relax = |cost: &mut Vec<u32>,
                      reached: &mut Vec<u64>,
@@ -542,10 +624,11 @@ fn shortest_path(
                      dist: u16| {
         work.relaxations += 1;
         let total = cost[from] + c;
-        if total < cost[to] {
+        let bit = 1 << (to % 64);
+        if reached[to / 64] & bit == 0 || total < cost[to] {
             cost[to] = total;
             how[to] = (len, dist);
-            reached[to / 64] |= 1 << (to % 64);
+            reached[to / 64] |= bit;
         }
     };
     let mut p = start;
@@ -718,6 +801,7 @@ fn shortest_path(
         }
     }
     t.end_block();
+    (scratch.cost, scratch.how, scratch.reached) = (cost, how, reached);
     t
 }
 
@@ -735,10 +819,26 @@ pub(crate) fn optimal_tokens_counted(
     initial: Tokens,
     work: &mut Work,
 ) -> Tokens {
-    let ends = run_ends(data);
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.take();
+        let t = parse_with(data, start, initial, work, &mut scratch);
+        cell.replace(scratch);
+        t
+    })
+}
+
+fn parse_with(
+    data: &[u8],
+    start: usize,
+    initial: Tokens,
+    work: &mut Work,
+    scratch: &mut Scratch,
+) -> Tokens {
+    let ends = run_ends(data, std::mem::take(&mut scratch.ends));
     let effort = Effort::for_chunk(data, start, &ends);
-    let (cands, long) = find_candidates(data, start, &ends, effort, work);
+    let (cands, long) = find_candidates(data, start, &ends, effort, work, scratch);
     if cands.is_empty() {
+        scratch.ends = ends;
         return initial;
     }
     let mut longest = [0usize; 256];
@@ -757,13 +857,13 @@ pub(crate) fn optimal_tokens_counted(
         litlen[length_symbol(MAX_MATCH).0] += copies;
         dist[distance_symbol(c.dist as usize).0] += copies;
     }
-    let by_start = ByStart::new(&cands, long, data.len(), &ends);
+    let by_start = ByStart::new(&cands, long, data.len(), &ends, scratch);
     let mut best_bits = crate::deflate::block_bits(&initial.litlen, &initial.dist);
     let mut best = initial;
     for _ in 0..effort.passes {
         let prices = Prices::from_frequencies(&litlen, &dist);
         let t = shortest_path(
-            data, start, &cands, &by_start, &ends, &longest, &prices, work,
+            data, start, &cands, &by_start, &ends, &longest, &prices, work, scratch,
         );
         (litlen, dist) = (t.litlen, t.dist);
         let bits = crate::deflate::block_bits(&t.litlen, &t.dist);
@@ -771,6 +871,8 @@ pub(crate) fn optimal_tokens_counted(
             (best, best_bits) = (t, bits);
         }
     }
+    by_start.give_back(scratch);
+    scratch.ends = ends;
     best
 }
 

@@ -16,18 +16,21 @@ pub(crate) const ZLIB_HEADER: [u8; 2] = [0x78, 0xda];
 pub fn adler32(adler: u32, data: &[u8]) -> u32 {
     let (mut a, mut b) = (adler & 0xffff, adler >> 16);
     for block in data.chunks(ADLER_NMAX) {
-        let mut words = block.chunks_exact(4);
-        for w in &mut words {
-            a += u32::from(w[0]);
-            b += a;
-            a += u32::from(w[1]);
-            b += a;
-            a += u32::from(w[2]);
-            b += a;
-            a += u32::from(w[3]);
-            b += a;
+        // Sixteen bytes at a time: after them, `a` has grown by their sum and `b` by 16 times
+        // the old `a` plus the sum of each byte weighted by how many of the sixteen steps it is
+        // added in (16 for the first, 1 for the last); the same values as byte by byte, so the
+        // same overflow bound, in a form the compiler vectorises.
+        let mut lanes = block.chunks_exact(16);
+        for x in &mut lanes {
+            let (mut s1, mut s2) = (0u32, 0u32);
+            for (i, &byte) in x.iter().enumerate() {
+                s1 += u32::from(byte);
+                s2 += (16 - i as u32) * u32::from(byte);
+            }
+            b += 16 * a + s2;
+            a += s1;
         }
-        for &byte in words.remainder() {
+        for &byte in lanes.remainder() {
             a += u32::from(byte);
             b += a;
         }
@@ -167,6 +170,34 @@ mod tests {
         // RFC 1950 example-style check: "Wikipedia" -> 0x11E60398.
         assert_eq!(adler32(1, b"Wikipedia"), 0x11e6_0398);
         assert_eq!(adler32(1, b""), 1);
+    }
+
+    /// The sixteen-at-a-time sums equal the definition, byte by byte, on lengths around the
+    /// block sizes and on the bytes that make the sums largest.
+    #[test]
+    fn adler_equals_the_definition() {
+        let naive = |data: &[u8]| {
+            let (mut a, mut b) = (1u64, 0u64);
+            for &x in data {
+                a = (a + u64::from(x)) % u64::from(ADLER_MOD);
+                b = (b + a) % u64::from(ADLER_MOD);
+            }
+            (b << 16 | a) as u32
+        };
+        let mut x = 1u32;
+        let noise: Vec<u8> = (0..40_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        for data in [noise, vec![0xff; 40_000]] {
+            for n in [0, 1, 15, 16, 17, 5551, 5552, 5553, 11_104, 40_000] {
+                assert_eq!(adler32(1, &data[..n]), naive(&data[..n]), "{n} bytes");
+            }
+        }
     }
 
     #[test]
