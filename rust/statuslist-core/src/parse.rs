@@ -146,8 +146,8 @@ impl Prices {
 
 /// Buffers of one parse, kept by each thread for the next one: allocating them afresh for every
 /// chunk cost more than the parse itself on sparse and clustered lists (page faults: the
-/// allocator returns such large blocks to the system when they are freed). At most ~37 bytes per
-/// byte of the largest segment parsed (a group of four chunks: ~10 MB).
+/// allocator returns such large blocks to the system when they are freed). At most ~32 bytes per
+/// byte of the largest segment parsed (a group of four chunks: ~9 MB).
 #[derive(Default)]
 struct Scratch {
     ends: Vec<u32>,
@@ -157,10 +157,11 @@ struct Scratch {
     run_before: Vec<u32>,
     first: Vec<u32>,
     next: Vec<u32>,
-    next_start: Vec<u32>,
     first_in_run: Vec<u32>,
     next_in_run: Vec<u32>,
-    region_at: Vec<bool>,
+    cand_at: Vec<u64>,
+    starts: Vec<u64>,
+    in_run: Vec<u64>,
     cost: Vec<u32>,
     how: Vec<(u32, u16)>,
     reached: Vec<u64>,
@@ -416,16 +417,46 @@ impl Index {
     }
 }
 
-/// Candidates grouped by start position (singly linked lists, no sort needed).
+/// Bit `p` of `bits`.
+#[inline]
+fn has(bits: &[u64], p: usize) -> bool {
+    bits[p / 64] >> (p % 64) & 1 != 0
+}
+
+/// The first set bit of `bits` in `from..limit`, or `limit`.
+#[inline]
+fn next_set(bits: &[u64], from: usize, limit: usize) -> usize {
+    if from >= limit {
+        return limit;
+    }
+    let mut i = from / 64;
+    let mut word = bits[i] & (u64::MAX << (from % 64));
+    while word == 0 {
+        i += 1;
+        if i * 64 >= limit {
+            return limit;
+        }
+        word = bits[i];
+    }
+    (i * 64 + word.trailing_zeros() as usize).min(limit)
+}
+
+/// Candidates grouped by start position (singly linked lists, no sort needed). The per-position
+/// heads are valid only where their bit is set (they are not initialised: a sparse list's
+/// segment has few candidates for its size).
 struct ByStart {
+    /// `first[p]` (where `cand_at` has bit `p`): the first candidate starting at `p`.
     first: Vec<u32>,
     next: Vec<u32>,
-    /// `next_start[p]`: the first position at or after `p` where a candidate starts.
-    next_start: Vec<u32>,
-    /// Candidates grouped by the end of the run their start lies in: a copy starting inside a
-    /// run may also start later in that run (a suffix of the same copy).
+    /// Candidates grouped by the end of the run their start lies in (`first_in_run[e]`, where
+    /// `in_run` has bit `e`): a copy starting inside a run may also start later in that run (a
+    /// suffix of the same copy).
     first_in_run: Vec<u32>,
     next_in_run: Vec<u32>,
+    cand_at: Vec<u64>,
+    in_run: Vec<u64>,
+    /// Where a candidate or a region starts (see [`next_set`]).
+    starts: Vec<u64>,
     /// Copy regions longer than a copy (see [`find_candidates`]), by start: a copy at their
     /// distance may start anywhere in them. Their starts count as match starts.
     long: Vec<Candidate>,
@@ -439,55 +470,73 @@ impl ByStart {
         ends: &[u32],
         s: &mut Scratch,
     ) -> Self {
-        let mut first = std::mem::take(&mut s.first);
-        let mut next = std::mem::take(&mut s.next);
-        let mut first_in_run = std::mem::take(&mut s.first_in_run);
-        let mut next_in_run = std::mem::take(&mut s.next_in_run);
-        let mut next_start = std::mem::take(&mut s.next_start);
-        let mut region_at = std::mem::take(&mut s.region_at);
-        refill(&mut first, n + 1, NONE);
-        reuse(&mut next, cands.len());
-        refill(&mut first_in_run, n + 1, NONE);
-        reuse(&mut next_in_run, cands.len());
-        for (k, c) in cands.iter().enumerate().rev() {
-            next[k] = first[c.start as usize];
-            first[c.start as usize] = k as u32;
-            let e = ends[c.start as usize] as usize;
-            next_in_run[k] = first_in_run[e];
-            first_in_run[e] = k as u32;
-        }
-        reuse(&mut next_start, n + MIN_MATCH + 1);
-        next_start[n..].fill(NONE);
-        refill(&mut region_at, n, false);
-        for c in &long {
-            region_at[c.start as usize] = true;
-        }
-        for p in (0..n).rev() {
-            next_start[p] = if first[p] == NONE && !region_at[p] {
-                next_start[p + 1]
-            } else {
-                p as u32
-            };
-        }
-        s.region_at = region_at;
-        Self {
-            first,
-            next,
-            next_start,
-            first_in_run,
-            next_in_run,
+        let mut b = Self {
+            first: std::mem::take(&mut s.first),
+            next: std::mem::take(&mut s.next),
+            first_in_run: std::mem::take(&mut s.first_in_run),
+            next_in_run: std::mem::take(&mut s.next_in_run),
+            cand_at: std::mem::take(&mut s.cand_at),
+            in_run: std::mem::take(&mut s.in_run),
+            starts: std::mem::take(&mut s.starts),
             long,
+        };
+        reuse(&mut b.first, n + 1);
+        reuse(&mut b.first_in_run, n + 1);
+        reuse(&mut b.next, cands.len());
+        reuse(&mut b.next_in_run, cands.len());
+        let words = (n + MIN_MATCH + 1) / 64 + 1;
+        refill(&mut b.cand_at, words, 0);
+        refill(&mut b.in_run, words, 0);
+        for (k, c) in cands.iter().enumerate().rev() {
+            let p = c.start as usize;
+            b.next[k] = if has(&b.cand_at, p) { b.first[p] } else { NONE };
+            b.first[p] = k as u32;
+            b.cand_at[p / 64] |= 1 << (p % 64);
+            let e = ends[p] as usize;
+            b.next_in_run[k] = if has(&b.in_run, e) {
+                b.first_in_run[e]
+            } else {
+                NONE
+            };
+            b.first_in_run[e] = k as u32;
+            b.in_run[e / 64] |= 1 << (e % 64);
+        }
+        b.starts.clone_from(&b.cand_at);
+        for c in &b.long {
+            let p = c.start as usize;
+            b.starts[p / 64] |= 1 << (p % 64);
+        }
+        b
+    }
+
+    /// The first candidate starting at `p`, or `NONE`.
+    #[inline]
+    fn first(&self, p: usize) -> u32 {
+        if has(&self.cand_at, p) {
+            self.first[p]
+        } else {
+            NONE
+        }
+    }
+
+    /// The first candidate whose start lies in the run ending at `e`, or `NONE`.
+    #[inline]
+    fn first_in_run(&self, e: usize) -> u32 {
+        if has(&self.in_run, e) {
+            self.first_in_run[e]
+        } else {
+            NONE
         }
     }
 
     fn give_back(self, s: &mut Scratch) {
-        (s.first, s.next, s.next_start, s.first_in_run, s.next_in_run) = (
-            self.first,
-            self.next,
-            self.next_start,
-            self.first_in_run,
-            self.next_in_run,
-        );
+        s.first = self.first;
+        s.next = self.next;
+        s.first_in_run = self.first_in_run;
+        s.next_in_run = self.next_in_run;
+        s.cand_at = self.cand_at;
+        s.in_run = self.in_run;
+        s.starts = self.starts;
     }
 }
 
@@ -586,7 +635,7 @@ fn shortest_path(
     work: &mut Work,
     scratch: &mut Scratch,
 ) -> Tokens {
-    let next_start = &by_start.next_start;
+    let starts = &by_start.starts;
     let n = data.len();
     let dist_prices: Vec<u32> = cands
         .iter()
@@ -659,7 +708,7 @@ fn shortest_path(
                 RunTable::new(prices.lit[byte as usize], prices, longest[byte as usize])
             });
             let end = ends[p] as usize;
-            let next = next_start[p + 1] as usize;
+            let next = next_set(starts, p + 1, end);
             let r = end - p;
             relax(
                 &mut cost,
@@ -698,7 +747,7 @@ fn shortest_path(
                 );
             }
             // Copies that start earlier in this run may start here instead.
-            let mut k = by_start.first_in_run[end];
+            let mut k = by_start.first_in_run(end);
             while k != NONE {
                 let c = cands[k as usize];
                 let k_here = k;
@@ -734,8 +783,9 @@ fn shortest_path(
                 l as u32,
                 c.dist,
             );
-            let mut q = next_start[p + MIN_MATCH] as usize;
-            while q < p + l {
+            let stop = p + l;
+            let mut q = next_set(starts, p + MIN_MATCH, stop);
+            while q < stop {
                 let l = q - p;
                 relax(
                     &mut cost,
@@ -746,10 +796,10 @@ fn shortest_path(
                     l as u32,
                     c.dist,
                 );
-                q = next_start[q + 1] as usize;
+                q = next_set(starts, q + 1, stop);
             }
         }
-        let mut k = by_start.first[p];
+        let mut k = by_start.first(p);
         while k != NONE {
             let c = cands[k as usize];
             let len = c.len as usize;
@@ -764,8 +814,9 @@ fn shortest_path(
                 c.dist,
             );
             // A prefix of the copy is a copy too: end it where another match may start.
-            let mut q = next_start[p + MIN_MATCH] as usize;
-            while q < p + len {
+            let stop = p + len;
+            let mut q = next_set(starts, p + MIN_MATCH, stop);
+            while q < stop {
                 let l = q - p;
                 relax(
                     &mut cost,
@@ -776,7 +827,7 @@ fn shortest_path(
                     l as u32,
                     c.dist,
                 );
-                q = next_start[q + 1] as usize;
+                q = next_set(starts, q + 1, stop);
             }
             k = by_start.next[k as usize];
         }
