@@ -798,7 +798,17 @@ fn shortest_path(
                     relax(&mut cost, &mut reached, p, stop, price, l as u32, c.dist);
                 }
             }
-        } else {
+        } else if !(p >= 4
+            && p + 3 < n
+            && data[p - 4..p + 4].windows(2).all(|w| w[0] != w[1])
+            && active
+                .iter()
+                .any(|&a| long[a].start as usize + long[a].len as usize >= p + MAX_MATCH))
+        {
+            // Not where a region holds a copy of the longest length amid bytes that are not
+            // runs (dense periodic data: no two equal neighbours among the 8 around): there the literals it beats need not be priced, and
+            // the positions after them are reached only by copies, so the pass visits a few
+            // per 258 bytes instead of each one.
             relax(
                 &mut cost,
                 &mut reached,
