@@ -571,12 +571,16 @@ pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
     let t = if dict.is_empty() {
         let t = crate::parse::optimal_tokens(data, 0, tokenize(data));
         let re = rechain(&t.stream, None, data, 0);
-        smaller(t, re)
+        let t = smaller(t, re);
+        let one = prefer_distance_one(&t, data, 0);
+        smaller(t, one)
     } else {
         let whole = [dict, data].concat();
         let t = crate::parse::optimal_tokens(&whole, dict.len(), tokenize(data));
         let re = rechain(&t.stream, None, &whole, dict.len());
-        smaller(t, re)
+        let t = smaller(t, re);
+        let one = prefer_distance_one(&t, &whole, dict.len());
+        smaller(t, one)
     };
     let (ll_lens, d_lens) = dynamic_lengths(&t.litlen, &t.dist);
     let header = DynamicHeader::new(&ll_lens, &d_lens);
@@ -711,6 +715,39 @@ fn rechain(tokens: &[u32], seams: Option<&[bool]>, bytes: &[u8], start: usize) -
     out
 }
 
+/// `t` (encoding `bytes[start..]`) with every copy that only repeats the byte before it taken at
+/// distance 1 where the code of `t` makes that cheaper (the parse priced such a copy with the
+/// code of the pass before, which may have favoured a periodic distance).
+fn prefer_distance_one(t: &Tokens, bytes: &[u8], start: usize) -> Tokens {
+    let (_, d_lens) = dynamic_lengths(&t.litlen, &t.dist);
+    let price = |dist: usize| {
+        let (sym, extra, _) = distance_symbol(dist);
+        (d_lens[sym] > 0).then(|| u32::from(d_lens[sym]) + extra)
+    };
+    let mut out = Tokens::with_capacity(t.stream.len());
+    let mut pos = start;
+    for &tok in &t.stream {
+        if tok & MATCH_FLAG == 0 {
+            out.literal(tok as u8);
+            pos += 1;
+            continue;
+        }
+        let (len, mut dist) = (((tok >> 16) & 0x1ff) as usize, (tok & 0xffff) as usize);
+        if dist > 1 {
+            if let (Some(one), Some(now)) = (price(1), price(dist)) {
+                let byte = bytes[pos - 1];
+                if one < now && bytes[pos..pos + len].iter().all(|&b| b == byte) {
+                    dist = 1;
+                }
+            }
+        }
+        out.matched(len, dist);
+        pos += len;
+    }
+    out.end_block();
+    out
+}
+
 /// Whichever of `a` and `b` makes the smaller dynamic block.
 fn smaller(a: Tokens, b: Tokens) -> Tokens {
     if block_bits(&b.litlen, &b.dist) < block_bits(&a.litlen, &a.dist) {
@@ -765,8 +802,8 @@ impl StreamWriter {
     }
 
     /// Writes the tokens of `pieces` (whose bytes begin at `start` in `bytes`) as one dynamic
-    /// block, re-splitting the chains of copies that cross a seam when that is smaller (see
-    /// [`rechain`]).
+    /// block, re-splitting the chains of copies that cross a seam (see [`rechain`]) and taking
+    /// pure-run copies at distance 1 ([`prefer_distance_one`]) when each makes it smaller.
     fn append_merged(
         &mut self,
         pieces: &[(&Segment, &[u8])],
@@ -790,6 +827,8 @@ impl StreamWriter {
         plain.litlen[END_OF_BLOCK] += 1;
         let joined = rechain(&plain.stream, Some(&seams), bytes, start);
         let t = smaller(plain, joined);
+        let one = prefer_distance_one(&t, bytes, start);
+        let t = smaller(t, one);
         let (ll, d) = dynamic_lengths(&t.litlen, &t.dist);
         let header = DynamicHeader::new(&ll, &d);
         let w = &mut self.w;
