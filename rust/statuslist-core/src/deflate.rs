@@ -570,17 +570,11 @@ pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
     let dict = &dict[dict.len().saturating_sub(WINDOW)..];
     let t = if dict.is_empty() {
         let t = crate::parse::optimal_tokens(data, 0, tokenize(data));
-        let re = rechain(&t.stream, None, data, 0);
-        let t = smaller(t, re);
-        let one = prefer_distance_one(&t, data, 0);
-        smaller(t, one)
+        rechained(t, data, 0)
     } else {
         let whole = [dict, data].concat();
         let t = crate::parse::optimal_tokens(&whole, dict.len(), tokenize(data));
-        let re = rechain(&t.stream, None, &whole, dict.len());
-        let t = smaller(t, re);
-        let one = prefer_distance_one(&t, &whole, dict.len());
-        smaller(t, one)
+        rechained(t, &whole, dict.len())
     };
     let (ll_lens, d_lens) = dynamic_lengths(&t.litlen, &t.dist);
     let header = DynamicHeader::new(&ll_lens, &d_lens);
@@ -746,6 +740,18 @@ fn prefer_distance_one(t: &Tokens, bytes: &[u8], start: usize) -> Tokens {
     }
     out.end_block();
     out
+}
+
+/// A segment's tokens with their chains re-split ([`rechain`]) if that is smaller. Only where
+/// at least one token in 16 is a copy of the longest length (periodic or very sparse data, where
+/// ties in the parse leave chains): elsewhere the pass costs time and finds nothing.
+fn rechained(t: Tokens, bytes: &[u8], start: usize) -> Tokens {
+    if 16 * t.litlen[length_symbol(MAX_MATCH).0] as usize >= t.stream.len() {
+        let re = rechain(&t.stream, None, bytes, start);
+        smaller(t, re)
+    } else {
+        t
+    }
 }
 
 /// Whichever of `a` and `b` makes the smaller dynamic block.

@@ -146,8 +146,8 @@ impl Prices {
 
 /// Buffers of one parse, kept by each thread for the next one: allocating them afresh for every
 /// chunk cost more than the parse itself on sparse and clustered lists (page faults: the
-/// allocator returns such large blocks to the system when they are freed). At most ~32 bytes per
-/// byte of the largest segment parsed (a group of four chunks: ~9 MB).
+/// allocator returns such large blocks to the system when they are freed). At most ~37 bytes per
+/// byte of the largest segment parsed (a group of four chunks: ~10 MB).
 #[derive(Default)]
 struct Scratch {
     ends: Vec<u32>,
@@ -157,11 +157,10 @@ struct Scratch {
     run_before: Vec<u32>,
     first: Vec<u32>,
     next: Vec<u32>,
+    next_start: Vec<u32>,
     first_in_run: Vec<u32>,
     next_in_run: Vec<u32>,
-    cand_at: Vec<u64>,
-    starts: Vec<u64>,
-    in_run: Vec<u64>,
+    region_at: Vec<bool>,
     cost: Vec<u32>,
     how: Vec<(u32, u16)>,
     reached: Vec<u64>,
@@ -227,14 +226,19 @@ fn run_prefix(
     work: &mut Work,
 ) -> usize {
     let limit = limit.min(data.len() - a);
-    let mut n = 0;
+    // Most copies end within a few words: compare those first, without looking up runs.
+    let first = limit.min(32);
+    let mut n = common_prefix(&data[a..], &data[b..], first, work);
+    if n < first {
+        return n;
+    }
     while n < limit {
         let (pa, pb) = (a + n, b + n);
         if data[pa] != data[pb] {
             return n;
         }
         let (ra, rb) = (ends[pa] as usize - pa, ends[pb] as usize - pb);
-        if ra >= 8 || rb >= 8 {
+        if ra >= 32 || rb >= 32 {
             work.words += 1;
             n += ra.min(rb);
             if ra != rb {
@@ -456,46 +460,16 @@ impl Index {
     }
 }
 
-/// Bit `p` of `bits`.
-#[inline]
-fn has(bits: &[u64], p: usize) -> bool {
-    bits[p / 64] >> (p % 64) & 1 != 0
-}
-
-/// The first set bit of `bits` in `from..limit`, or `limit`.
-#[inline]
-fn next_set(bits: &[u64], from: usize, limit: usize) -> usize {
-    if from >= limit {
-        return limit;
-    }
-    let mut i = from / 64;
-    let mut word = bits[i] & (u64::MAX << (from % 64));
-    while word == 0 {
-        i += 1;
-        if i * 64 >= limit {
-            return limit;
-        }
-        word = bits[i];
-    }
-    (i * 64 + word.trailing_zeros() as usize).min(limit)
-}
-
-/// Candidates grouped by start position (singly linked lists, no sort needed). The per-position
-/// heads are valid only where their bit is set (they are not initialised: a sparse list's
-/// segment has few candidates for its size).
+/// Candidates grouped by start position (singly linked lists, no sort needed).
 struct ByStart {
-    /// `first[p]` (where `cand_at` has bit `p`): the first candidate starting at `p`.
     first: Vec<u32>,
     next: Vec<u32>,
-    /// Candidates grouped by the end of the run their start lies in (`first_in_run[e]`, where
-    /// `in_run` has bit `e`): a copy starting inside a run may also start later in that run (a
-    /// suffix of the same copy).
+    /// `next_start[p]`: the first position at or after `p` where a candidate starts.
+    next_start: Vec<u32>,
+    /// Candidates grouped by the end of the run their start lies in: a copy starting inside a
+    /// run may also start later in that run (a suffix of the same copy).
     first_in_run: Vec<u32>,
     next_in_run: Vec<u32>,
-    cand_at: Vec<u64>,
-    in_run: Vec<u64>,
-    /// Where a candidate or a region starts (see [`next_set`]).
-    starts: Vec<u64>,
     /// Copy regions longer than a copy (see [`find_candidates`]), by start: a copy at their
     /// distance may start anywhere in them. Their starts count as match starts.
     long: Vec<Candidate>,
@@ -509,73 +483,55 @@ impl ByStart {
         ends: &[u32],
         s: &mut Scratch,
     ) -> Self {
-        let mut b = Self {
-            first: std::mem::take(&mut s.first),
-            next: std::mem::take(&mut s.next),
-            first_in_run: std::mem::take(&mut s.first_in_run),
-            next_in_run: std::mem::take(&mut s.next_in_run),
-            cand_at: std::mem::take(&mut s.cand_at),
-            in_run: std::mem::take(&mut s.in_run),
-            starts: std::mem::take(&mut s.starts),
-            long,
-        };
-        reuse(&mut b.first, n + 1);
-        reuse(&mut b.first_in_run, n + 1);
-        reuse(&mut b.next, cands.len());
-        reuse(&mut b.next_in_run, cands.len());
-        let words = (n + MIN_MATCH + 1) / 64 + 1;
-        refill(&mut b.cand_at, words, 0);
-        refill(&mut b.in_run, words, 0);
+        let mut first = std::mem::take(&mut s.first);
+        let mut next = std::mem::take(&mut s.next);
+        let mut first_in_run = std::mem::take(&mut s.first_in_run);
+        let mut next_in_run = std::mem::take(&mut s.next_in_run);
+        let mut next_start = std::mem::take(&mut s.next_start);
+        let mut region_at = std::mem::take(&mut s.region_at);
+        refill(&mut first, n + 1, NONE);
+        reuse(&mut next, cands.len());
+        refill(&mut first_in_run, n + 1, NONE);
+        reuse(&mut next_in_run, cands.len());
         for (k, c) in cands.iter().enumerate().rev() {
-            let p = c.start as usize;
-            b.next[k] = if has(&b.cand_at, p) { b.first[p] } else { NONE };
-            b.first[p] = k as u32;
-            b.cand_at[p / 64] |= 1 << (p % 64);
-            let e = ends[p] as usize;
-            b.next_in_run[k] = if has(&b.in_run, e) {
-                b.first_in_run[e]
+            next[k] = first[c.start as usize];
+            first[c.start as usize] = k as u32;
+            let e = ends[c.start as usize] as usize;
+            next_in_run[k] = first_in_run[e];
+            first_in_run[e] = k as u32;
+        }
+        reuse(&mut next_start, n + MIN_MATCH + 1);
+        next_start[n..].fill(NONE);
+        refill(&mut region_at, n, false);
+        for c in &long {
+            region_at[c.start as usize] = true;
+        }
+        for p in (0..n).rev() {
+            next_start[p] = if first[p] == NONE && !region_at[p] {
+                next_start[p + 1]
             } else {
-                NONE
+                p as u32
             };
-            b.first_in_run[e] = k as u32;
-            b.in_run[e / 64] |= 1 << (e % 64);
         }
-        b.starts.clone_from(&b.cand_at);
-        for c in &b.long {
-            let p = c.start as usize;
-            b.starts[p / 64] |= 1 << (p % 64);
-        }
-        b
-    }
-
-    /// The first candidate starting at `p`, or `NONE`.
-    #[inline]
-    fn first(&self, p: usize) -> u32 {
-        if has(&self.cand_at, p) {
-            self.first[p]
-        } else {
-            NONE
-        }
-    }
-
-    /// The first candidate whose start lies in the run ending at `e`, or `NONE`.
-    #[inline]
-    fn first_in_run(&self, e: usize) -> u32 {
-        if has(&self.in_run, e) {
-            self.first_in_run[e]
-        } else {
-            NONE
+        s.region_at = region_at;
+        Self {
+            first,
+            next,
+            next_start,
+            first_in_run,
+            next_in_run,
+            long,
         }
     }
 
     fn give_back(self, s: &mut Scratch) {
-        s.first = self.first;
-        s.next = self.next;
-        s.first_in_run = self.first_in_run;
-        s.next_in_run = self.next_in_run;
-        s.cand_at = self.cand_at;
-        s.in_run = self.in_run;
-        s.starts = self.starts;
+        (s.first, s.next, s.next_start, s.first_in_run, s.next_in_run) = (
+            self.first,
+            self.next,
+            self.next_start,
+            self.first_in_run,
+            self.next_in_run,
+        );
     }
 }
 
@@ -674,7 +630,7 @@ fn shortest_path(
     work: &mut Work,
     scratch: &mut Scratch,
 ) -> Tokens {
-    let starts = &by_start.starts;
+    let next_start = &by_start.next_start;
     let n = data.len();
     let dist_prices: Vec<u32> = cands
         .iter()
@@ -703,22 +659,20 @@ fn shortest_path(
     let mut reached = std::mem::take(&mut scratch.reached);
     refill(&mut reached, n / 64 + 1, 0);
     reached[start / 64] = 1 << (start % 64);
-    let mut relax = |cost: &mut Vec<u32>,
-                     reached: &mut Vec<u64>,
-                     from: usize,
-                     to: usize,
-                     c: u32,
-                     len: u32,
-                     dist: u16| {
-        work.relaxations += 1;
-        let total = cost[from] + c;
-        let bit = 1 << (to % 64);
-        if reached[to / 64] & bit == 0 || total < cost[to] {
-            cost[to] = total;
-            how[to] = (len, dist);
-            reached[to / 64] |= bit;
-        }
-    };
+    // A macro, not a closure, so that every edge kind's relaxation is inlined.
+    macro_rules! relax {
+        ($from:expr, $to:expr, $c:expr, $len:expr, $dist:expr $(,)?) => {{
+            let (from, to): (usize, usize) = ($from, $to);
+            work.relaxations += 1;
+            let total = cost[from] + $c;
+            let bit = 1 << (to % 64);
+            if reached[to / 64] & bit == 0 || total < cost[to] {
+                cost[to] = total;
+                how[to] = ($len, $dist);
+                reached[to / 64] |= bit;
+            }
+        }};
+    }
     let mut p = start;
     loop {
         let mut i = p / 64;
@@ -747,25 +701,15 @@ fn shortest_path(
                 RunTable::new(prices.lit[byte as usize], prices, longest[byte as usize])
             });
             let end = ends[p] as usize;
-            let next = next_set(starts, p + 1, end);
+            let next = next_start[p + 1] as usize;
             let r = end - p;
-            relax(
-                &mut cost,
-                &mut reached,
-                p,
-                end,
-                table.price(r, prices),
-                r as u32,
-                RUN_EDGE,
-            );
+            relax!(p, end, table.price(r, prices), r as u32, RUN_EDGE,);
             // In a region, also stop the run a whole number of longest copies short of its
             // end, where a copy at the region's distance may cross the byte after it: on
             // periodic data every copy can then be of the longest length.
             let whole = (r - 1) / MAX_MATCH * MAX_MATCH;
             if whole > 0 && p + whole != next {
-                relax(
-                    &mut cost,
-                    &mut reached,
+                relax!(
                     p,
                     p + whole,
                     table.price(whole, prices),
@@ -775,18 +719,10 @@ fn shortest_path(
             }
             if next < end {
                 let r = next - p;
-                relax(
-                    &mut cost,
-                    &mut reached,
-                    p,
-                    next,
-                    table.price(r, prices),
-                    r as u32,
-                    RUN_EDGE,
-                );
+                relax!(p, next, table.price(r, prices), r as u32, RUN_EDGE,);
             }
             // Copies that start earlier in this run may start here instead.
-            let mut k = by_start.first_in_run(end);
+            let mut k = by_start.first_in_run[end];
             while k != NONE {
                 let c = cands[k as usize];
                 let k_here = k;
@@ -795,10 +731,11 @@ fn shortest_path(
                 if (c.start as usize) < p && stop >= p + MIN_MATCH {
                     let l = stop - p;
                     let price = prices.len[l] + dist_prices[k_here as usize];
-                    relax(&mut cost, &mut reached, p, stop, price, l as u32, c.dist);
+                    relax!(p, stop, price, l as u32, c.dist);
                 }
             }
-        } else if !(p >= 4
+        } else if !(!active.is_empty()
+            && p >= 4
             && p + 3 < n
             && data[p - 4..p + 4].windows(2).all(|w| w[0] != w[1])
             && active
@@ -809,53 +746,26 @@ fn shortest_path(
             // runs (dense periodic data: no two equal neighbours among the 8 around): there the literals it beats need not be priced, and
             // the positions after them are reached only by copies, so the pass visits a few
             // per 258 bytes instead of each one.
-            relax(
-                &mut cost,
-                &mut reached,
-                p,
-                p + 1,
-                prices.lit[byte as usize],
-                1,
-                0,
-            );
+            relax!(p, p + 1, prices.lit[byte as usize], 1, 0,);
         }
         for &a in &active {
             let c = long[a];
             let l = (c.start as usize + c.len as usize - p).min(MAX_MATCH);
             let dist_price = long_dist_prices[a];
-            relax(
-                &mut cost,
-                &mut reached,
-                p,
-                p + l,
-                prices.len[l] + dist_price,
-                l as u32,
-                c.dist,
-            );
-            let stop = p + l;
-            let mut q = next_set(starts, p + MIN_MATCH, stop);
-            while q < stop {
+            relax!(p, p + l, prices.len[l] + dist_price, l as u32, c.dist,);
+            let mut q = next_start[p + MIN_MATCH] as usize;
+            while q < p + l {
                 let l = q - p;
-                relax(
-                    &mut cost,
-                    &mut reached,
-                    p,
-                    q,
-                    prices.len[l] + dist_price,
-                    l as u32,
-                    c.dist,
-                );
-                q = next_set(starts, q + 1, stop);
+                relax!(p, q, prices.len[l] + dist_price, l as u32, c.dist,);
+                q = next_start[q + 1] as usize;
             }
         }
-        let mut k = by_start.first(p);
+        let mut k = by_start.first[p];
         while k != NONE {
             let c = cands[k as usize];
             let len = c.len as usize;
             let dist_price = dist_prices[k as usize];
-            relax(
-                &mut cost,
-                &mut reached,
+            relax!(
                 p,
                 p + len,
                 prices.len[len] + dist_price,
@@ -863,20 +773,11 @@ fn shortest_path(
                 c.dist,
             );
             // A prefix of the copy is a copy too: end it where another match may start.
-            let stop = p + len;
-            let mut q = next_set(starts, p + MIN_MATCH, stop);
-            while q < stop {
+            let mut q = next_start[p + MIN_MATCH] as usize;
+            while q < p + len {
                 let l = q - p;
-                relax(
-                    &mut cost,
-                    &mut reached,
-                    p,
-                    q,
-                    prices.len[l] + dist_price,
-                    l as u32,
-                    c.dist,
-                );
-                q = next_set(starts, q + 1, stop);
+                relax!(p, q, prices.len[l] + dist_price, l as u32, c.dist,);
+                q = next_start[q + 1] as usize;
             }
             k = by_start.next[k as usize];
         }
