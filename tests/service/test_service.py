@@ -19,6 +19,7 @@ from statuslist.exceptions import StorageError
 from statuslist.service import Allocation, ListUpdate, NewList, Service, UpdateBatch
 from statuslist.service.allocation import block_size
 from statuslist.service.errors import ConflictError, NotFoundError, PayloadTooLargeError
+from statuslist.service.publisher import next_round
 from statuslist.storage import ListRecord, NewChange
 from tests.service.conftest import ADMIN, Svc, settings_for, started, stopped
 
@@ -494,3 +495,26 @@ def test_restart_replays_the_log_and_keeps_tokens(data: Path) -> None:
             await stopped(s)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("interval", "took", "wait"),
+    [
+        (1.0, 0.0, 1.0),  # an idle round: one interval apart
+        (1.0, 0.03, 0.94),  # a short round starts its successor that much earlier
+        (1.0, 0.1, 0.8),
+        (1.0, 0.15, 0.75),  # a long one: at most a tenth of the interval early
+        (1.0, 0.95, 0.0),
+        (1.0, 2.5, 0.0),  # longer than the interval: at once
+        (0.2, 0.05, 0.13),
+    ],
+)
+def test_rounds_start_an_interval_apart_less_the_encode(
+    interval: float, took: float, wait: float
+) -> None:
+    """The start of a round is at most a tenth of the interval earlier than one interval after
+    the last, so that a change which just missed a snapshot reaches a token about one interval
+    after it was made (the publish lag target), and rounds never run back to back early."""
+    got = next_round(interval, took)
+    assert got == pytest.approx(wait, abs=1e-9)
+    assert took + got >= interval * 0.9 - 1e-9 or got == 0.0
