@@ -58,7 +58,7 @@ def fewer_malloc_arenas(arenas: int = 2) -> bool:
     """Caps glibc's malloc arenas, before any thread starts. By default every thread that
     allocates gets an arena of its own (up to 8 per core), and the worker threads that encode,
     gzip and write hold on to freed memory in theirs: with a 100M-entry list under load the
-    server's peak RSS was 136 MB with the default and 124 MB with two arenas. An operator's
+    server's peak RSS was 130-136 MB with the default and 118-124 MB with two arenas. An operator's
     ``MALLOC_ARENA_MAX`` wins; elsewhere than glibc nothing changes."""
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
         return False

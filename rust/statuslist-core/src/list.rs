@@ -364,7 +364,11 @@ impl StatusList {
             None => deflate_segment(dict(g, 0), span(g, 0, GROUP_CHUNKS)),
             Some(k) => deflate_segment(dict(g, k), span(g, k, 1)),
         };
-        let done = run_jobs(&jobs, work);
+        let done: Vec<Segment> = if jobs.len() > 1 {
+            jobs.par_iter().map(work).collect()
+        } else {
+            jobs.iter().map(work).collect()
+        };
         for ((g, k), seg) in jobs.into_iter().zip(done) {
             let group = &mut self.groups[g];
             match k {
@@ -417,20 +421,6 @@ fn runs(data: &[u8]) -> usize {
         return 0;
     }
     1 + data[1..].iter().zip(data).filter(|(a, b)| a != b).count()
-}
-
-/// `work` over `jobs`, across the rayon pool when there are several; then every thread lets its
-/// parse buffers go (kept from chunk to chunk within one encode, not between encodes).
-fn run_jobs<T: Sync, R: Send>(jobs: &[T], work: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
-    let done = if jobs.len() > 1 {
-        let done = jobs.par_iter().map(&work).collect();
-        rayon::broadcast(|_| crate::parse::release_scratch());
-        done
-    } else {
-        jobs.iter().map(work).collect()
-    };
-    crate::parse::release_scratch();
-    done
 }
 
 #[cfg(test)]

@@ -813,12 +813,6 @@ pub(crate) fn optimal_tokens(data: &[u8], start: usize, initial: Tokens) -> Toke
     optimal_tokens_counted(data, start, initial, &mut Work::default())
 }
 
-/// Frees this thread's parse buffers. An encode keeps them from chunk to chunk; they are let go
-/// when it ends, so that a list at rest does not hold ~10 MB per encoding thread.
-pub(crate) fn release_scratch() {
-    SCRATCH.with(|cell| drop(cell.take()));
-}
-
 /// [`optimal_tokens`], adding the work it did to `work`.
 pub(crate) fn optimal_tokens_counted(
     data: &[u8],
