@@ -4,7 +4,9 @@ errors keep their one-line messages and exit codes, and the cheap verbs load not
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -229,3 +231,15 @@ def test_cheap_verbs_load_nothing_heavy() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "[]"
+
+
+def test_serve_caps_malloc_arenas_unless_the_operator_chose() -> None:
+    """``serve`` caps glibc's malloc arenas (a process of its own here, as at start-up); an
+    operator's ``MALLOC_ARENA_MAX`` is left to glibc."""
+    code = "from statuslist.cli.serve import fewer_malloc_arenas as f; print(f())"
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    run = functools.partial(
+        subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert run(env=env).stdout.strip() == "True"
+    assert run(env={**env, "MALLOC_ARENA_MAX": "4"}).stdout.strip() == "False"
