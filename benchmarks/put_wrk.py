@@ -53,6 +53,15 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def put_script(server: ServerProcess, path: Path) -> str:
+    """Creates a 10M-entry list on ``server`` and writes, at ``path``, the wrk script that PUTs
+    to it; the list's id."""
+    list_id: str = server.api("POST", "/v1/lists", {"bits": 1, "size": SIZE})["id"]
+    values = {"key": server.api_key, "list_id": list_id, "top": SIZE - 1, "seed": 13}
+    path.write_text(_LUA % values)
+    return list_id
+
+
 def run_wrk(
     wrk: str, url: str, script: Path, seconds: int, connections: int, pid: int
 ) -> tuple[float, float]:
@@ -91,16 +100,12 @@ def main() -> None:
         port = free_port()
         peer = subprocess.Popen([sys.executable, "-m", "benchmarks.put_peer", str(port)])  # noqa: S603
         try:
-            list_id = srv.api("POST", "/v1/lists", {"bits": 1, "size": SIZE})["id"]
             script = Path(tmp) / "put.lua"
-            values = {"key": srv.api_key, "list_id": list_id, "top": SIZE - 1, "seed": 13}
-            script.write_text(_LUA % values)
+            list_id = put_script(srv, script)
             scripts = {"statuslist": script}
             if old is not None:
-                old_id = old.api("POST", "/v1/lists", {"bits": 1, "size": SIZE})["id"]
                 scripts["before"] = Path(tmp) / "before.lua"
-                values = {"key": old.api_key, "list_id": old_id, "top": SIZE - 1, "seed": 13}
-                scripts["before"].write_text(_LUA % values)
+                put_script(old, scripts["before"])
             peer_url = f"http://127.0.0.1:{port}"
             for _ in range(100):
                 try:
