@@ -209,7 +209,9 @@ def _storage_error(prefix: str, exc: sqlite3.Error) -> StorageError:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30.0, cached_statements=512
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
@@ -241,14 +243,13 @@ def _insert_list(conn: sqlite3.Connection, r: ListRecord, decoys: NewChange | No
     return _append(conn, [decoys])[0] if decoys is not None else 0
 
 
-#: Rows per ``INSERT`` of the change log: powers of two up to this (a batch of n rows is one
-#: statement per set bit of n), so that a few prepared statements serve every batch size and a
-#: batch costs the writer thread a few trips through the GIL, not one per row.
-_ROWS_PER_INSERT = 128
+#: Rows per ``INSERT`` of the change log. A batch is one statement of exactly its rows up to
+#: this many (the writer's statement cache holds one per size), a longer one a few such: a batch
+#: costs the writer thread a few trips through the GIL, not one per row.
+_ROWS_PER_INSERT = 256
+_INSERT_PREFIX = "INSERT INTO changes (list_id, indices, old, new, at, actor, crc) VALUES "
 _INSERT_CHANGES = {  # only placeholders are joined in: the values are bound
-    n: "INSERT INTO changes (list_id, indices, old, new, at, actor, crc) VALUES "  # noqa: S608
-    + ",".join(["(?,?,?,?,?,?,?)"] * n)
-    for n in (1 << k for k in range(_ROWS_PER_INSERT.bit_length()))
+    n: _INSERT_PREFIX + ",".join(["(?,?,?,?,?,?,?)"] * n) for n in range(1, _ROWS_PER_INSERT + 1)
 }
 
 
@@ -259,8 +260,7 @@ def _append(conn: sqlite3.Connection, changes: Sequence[NewChange]) -> list[int]
     seqs: list[int] = []
     done = 0
     while done < len(changes):
-        left = len(changes) - done
-        n = min(_ROWS_PER_INSERT, 1 << (left.bit_length() - 1))
+        n = min(_ROWS_PER_INSERT, len(changes) - done)
         params: list[object] = []
         for c in changes[done : done + n]:
             crc = _change_crc(c.list_id, c.indices, c.old, c.new, c.at, c.actor)
@@ -639,6 +639,11 @@ class SQLiteStorage:
         outcomes: list[tuple[Any, BaseException | None]] = []
         if conn is None:  # closed under us: fail the group rather than the thread
             outcomes = [(None, StorageError("storage is closed"))] * len(group)
+        elif (quick := self._commit_appends(conn, group)) is not None:
+            outcomes = quick
+            self.commits += 1
+            self.writes += len(group)
+            self._failing = None
         else:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -691,6 +696,37 @@ class SQLiteStorage:
             and time.monotonic() - self._mark_at >= MARK_INTERVAL
         ):
             self._write_mark(self._durable)
+
+    @staticmethod
+    def _commit_appends(
+        conn: sqlite3.Connection, group: list[_Item]
+    ) -> list[tuple[Any, BaseException | None]] | None:
+        """A group of appends only, of at most ``_ROWS_PER_INSERT`` rows in all, as one
+        ``INSERT`` in autocommit mode (its own transaction): the writer thread leaves the GIL
+        and takes it back once per commit, where ``BEGIN``, each savepoint and ``COMMIT`` would
+        take a trip each, every one a wait while the event loop holds the GIL. None when the
+        group is not such, or when the statement failed: nothing of it committed, and the group
+        then runs the general way, which fails only the writes that fail."""
+        rows: list[NewChange] = []
+        for op, args, _, _ in group:
+            if op is not _append:
+                return None
+            rows += args[0]
+        if not rows or len(rows) > _ROWS_PER_INSERT:
+            return None
+        try:
+            seqs = _append(conn, rows)
+        except Exception:  # nothing committed; the general way tells which write it was
+            if conn.in_transaction:  # pragma: no cover - a statement in autocommit mode
+                conn.execute("ROLLBACK")
+            return None
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        at = 0
+        for _, args, _, _ in group:
+            n = len(args[0])
+            outcomes.append((seqs[at : at + n], None))
+            at += n
+        return outcomes
 
     @staticmethod
     def _run_alone(conn: sqlite3.Connection, item: _Item) -> tuple[Any, BaseException | None]:
