@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -244,13 +245,16 @@ def _insert_list(conn: sqlite3.Connection, r: ListRecord, decoys: NewChange | No
 
 
 #: Rows per ``INSERT`` of the change log. A batch is one statement of exactly its rows up to
-#: this many (the writer's statement cache holds one per size), a longer one a few such: a batch
-#: costs the writer thread a few trips through the GIL, not one per row.
+#: this many (built once per size; the writer's statement cache holds them), a longer one a few
+#: such: a batch costs the writer thread a few trips through the GIL, not one per row.
 _ROWS_PER_INSERT = 256
-_INSERT_PREFIX = "INSERT INTO changes (list_id, indices, old, new, at, actor, crc) VALUES "
-_INSERT_CHANGES = {  # only placeholders are joined in: the values are bound
-    n: _INSERT_PREFIX + ",".join(["(?,?,?,?,?,?,?)"] * n) for n in range(1, _ROWS_PER_INSERT + 1)
-}
+
+
+@functools.cache
+def _insert_changes(n: int) -> str:
+    """The ``INSERT`` of ``n`` log rows (only placeholders are joined in: the values are bound)."""
+    rows = ",".join(["(?,?,?,?,?,?,?)"] * n)
+    return f"INSERT INTO changes (list_id, indices, old, new, at, actor, crc) VALUES {rows}"  # noqa: S608
 
 
 def _append(conn: sqlite3.Connection, changes: Sequence[NewChange]) -> list[int]:
@@ -265,7 +269,7 @@ def _append(conn: sqlite3.Connection, changes: Sequence[NewChange]) -> list[int]
         for c in changes[done : done + n]:
             crc = _change_crc(c.list_id, c.indices, c.old, c.new, c.at, c.actor)
             params += (c.list_id, c.indices, c.old, c.new, c.at, c.actor, crc)
-        last = int(conn.execute(_INSERT_CHANGES[n], params).lastrowid or 0)
+        last = int(conn.execute(_insert_changes(n), params).lastrowid or 0)
         seqs.extend(range(last - n + 1, last + 1))
         done += n
     return seqs
@@ -641,9 +645,7 @@ class SQLiteStorage:
             outcomes = [(None, StorageError("storage is closed"))] * len(group)
         elif (quick := self._commit_appends(conn, group)) is not None:
             outcomes = quick
-            self.commits += 1
-            self.writes += len(group)
-            self._failing = None
+            self._committed(len(group))
         else:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -654,9 +656,7 @@ class SQLiteStorage:
                         outcomes.append(self._run_saved(conn, item))
                 if conn.in_transaction:
                     conn.execute("COMMIT")
-                self.commits += 1
-                self.writes += len(group)
-                self._failing = None
+                self._committed(len(group))
             except sqlite3.Error as db_error:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
@@ -697,6 +697,11 @@ class SQLiteStorage:
         ):
             self._write_mark(self._durable)
 
+    def _committed(self, writes: int) -> None:
+        self.commits += 1
+        self.writes += writes
+        self._failing = None
+
     @staticmethod
     def _commit_appends(
         conn: sqlite3.Connection, group: list[_Item]
@@ -717,8 +722,6 @@ class SQLiteStorage:
         try:
             seqs = _append(conn, rows)
         except Exception:  # nothing committed; the general way tells which write it was
-            if conn.in_transaction:  # pragma: no cover - a statement in autocommit mode
-                conn.execute("ROLLBACK")
             return None
         outcomes: list[tuple[Any, BaseException | None]] = []
         at = 0
