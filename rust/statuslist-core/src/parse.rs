@@ -144,15 +144,30 @@ impl Prices {
     }
 }
 
+/// The cheapest way found to reach a position: its bits and the last edge, `len` bytes back at
+/// distance `dist` (0 = a literal, [`RUN_EDGE`] = a run continuation split by the byte's table).
+/// One array of these, not one per field: a relaxation reads and writes one cache line.
+#[derive(Clone, Copy, Default)]
+struct Best {
+    cost: u32,
+    len: u32,
+    dist: u16,
+}
+
 /// Buffers of one parse, kept by each thread for the next one: allocating them afresh for every
 /// chunk cost more than the parse itself on sparse and clustered lists (page faults: the
-/// allocator returns such large blocks to the system when they are freed). At most ~37 bytes per
-/// byte of the largest segment parsed (a group of four chunks: ~10 MB).
+/// allocator returns such large blocks to the system when they are freed). At most ~36 bytes per
+/// byte of the largest segment parsed (a group of four chunks: ~10 MB). The tables indexed by
+/// hash or by position that must start empty (`head`, `pair_head`, `first`, `first_in_run`) are
+/// kept empty between parses: each parse clears the slots it set, not the whole table (on a sparse
+/// list those are a few per thousand).
 #[derive(Default)]
 struct Scratch {
     ends: Vec<u32>,
     head: Vec<u32>,
     pair_head: Vec<u32>,
+    head_set: Vec<u32>,
+    pair_set: Vec<u32>,
     prev: Vec<u32>,
     run_before: Vec<u32>,
     first: Vec<u32>,
@@ -160,9 +175,8 @@ struct Scratch {
     next_start: Vec<u32>,
     first_in_run: Vec<u32>,
     next_in_run: Vec<u32>,
-    region_at: Vec<bool>,
-    cost: Vec<u32>,
-    how: Vec<(u32, u16)>,
+    starts: Vec<u64>,
+    best: Vec<Best>,
     reached: Vec<u64>,
 }
 
@@ -387,6 +401,9 @@ struct Index {
     /// initialised): the chain link and the length of the run before the head.
     prev: Vec<u32>,
     run_before: Vec<u32>,
+    /// The slots of `head` and `pair_head` set in this parse, to be cleared after it.
+    head_set: Vec<u32>,
+    pair_set: Vec<u32>,
 }
 
 impl Index {
@@ -396,17 +413,41 @@ impl Index {
             pair_head: std::mem::take(&mut s.pair_head),
             prev: std::mem::take(&mut s.prev),
             run_before: std::mem::take(&mut s.run_before),
+            head_set: std::mem::take(&mut s.head_set),
+            pair_set: std::mem::take(&mut s.pair_set),
         };
-        refill(&mut t.head, 1 << HASH_BITS, NONE);
-        refill(&mut t.pair_head, 1 << PAIR_BITS, NONE);
+        // Empty from the last parse (see `give_back`); only a new table is filled here.
+        t.head.resize(1 << HASH_BITS, NONE);
+        t.pair_head.resize(1 << PAIR_BITS, NONE);
         reuse(&mut t.prev, n);
         reuse(&mut t.run_before, n);
         t
     }
 
-    fn give_back(self, s: &mut Scratch) {
-        (s.head, s.pair_head, s.prev, s.run_before) =
-            (self.head, self.pair_head, self.prev, self.run_before);
+    fn give_back(mut self, s: &mut Scratch) {
+        for &h in &self.head_set {
+            self.head[h as usize] = NONE;
+        }
+        for &k in &self.pair_set {
+            self.pair_head[k as usize] = NONE;
+        }
+        self.head_set.clear();
+        self.pair_set.clear();
+        (
+            s.head,
+            s.pair_head,
+            s.prev,
+            s.run_before,
+            s.head_set,
+            s.pair_set,
+        ) = (
+            self.head,
+            self.pair_head,
+            self.prev,
+            self.run_before,
+            self.head_set,
+            self.pair_set,
+        );
     }
 
     /// Indexes the anchor `x` (after a run of `before` bytes); returns the nearest earlier
@@ -417,6 +458,9 @@ impl Index {
             let key =
                 (usize::from(data[x - 1]) << 8 | usize::from(data[x])) & ((1 << PAIR_BITS) - 1);
             let y = self.pair_head[key];
+            if y == NONE {
+                self.pair_set.push(key as u32);
+            }
             self.pair_head[key] = x as u32;
             (y, PAIR_LIMIT)
         } else {
@@ -429,6 +473,9 @@ impl Index {
             }
             let h = (word.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize;
             let y = self.head[h];
+            if y == NONE {
+                self.head_set.push(h as u32);
+            }
             self.head[h] = x as u32;
             (y, CHAIN_LIMIT)
         };
@@ -437,7 +484,7 @@ impl Index {
     }
 
     /// How far a copy from `yu` to `x` extends backwards (at most `cap` bytes): through the
-    /// runs that precede both, then byte by byte.
+    /// runs that precede both, then 8 bytes at a time.
     fn reach_back(
         &self,
         data: &[u8],
@@ -452,7 +499,20 @@ impl Index {
             reach = before.min(self.run_before[yu] as usize);
         }
         reach = reach.min(cap);
-        while reach < yu && reach < cap && data[x - reach - 1] == data[yu - reach - 1] {
+        // A word at a time: the 8 bytes before each side, the first difference being the
+        // highest differing byte of the little-endian words.
+        let limit = yu.min(cap);
+        while reach + 8 <= limit {
+            let word =
+                |end: usize| u64::from_le_bytes(data[end - 8..end].try_into().unwrap_or([0; 8]));
+            let diff = word(x - reach) ^ word(yu - reach);
+            if diff != 0 {
+                reach += (diff.leading_zeros() / 8) as usize;
+                break;
+            }
+            reach += 8;
+        }
+        while reach < limit && data[x - reach - 1] == data[yu - reach - 1] {
             reach += 1;
         }
         work.words += reach as u64 / 8;
@@ -488,32 +548,40 @@ impl ByStart {
         let mut first_in_run = std::mem::take(&mut s.first_in_run);
         let mut next_in_run = std::mem::take(&mut s.next_in_run);
         let mut next_start = std::mem::take(&mut s.next_start);
-        let mut region_at = std::mem::take(&mut s.region_at);
-        refill(&mut first, n + 1, NONE);
+        let mut starts = std::mem::take(&mut s.starts);
+        // Empty from the last parse (see `give_back`): only new entries are filled here.
+        first.resize(n + 1, NONE);
         reuse(&mut next, cands.len());
-        refill(&mut first_in_run, n + 1, NONE);
+        first_in_run.resize(n + 1, NONE);
         reuse(&mut next_in_run, cands.len());
+        // Match starts, one bit each: `next_start` is filled a stretch at a time between them.
+        refill(&mut starts, n / 64 + 1, 0);
         for (k, c) in cands.iter().enumerate().rev() {
-            next[k] = first[c.start as usize];
-            first[c.start as usize] = k as u32;
-            let e = ends[c.start as usize] as usize;
+            let p = c.start as usize;
+            next[k] = first[p];
+            first[p] = k as u32;
+            let e = ends[p] as usize;
             next_in_run[k] = first_in_run[e];
             first_in_run[e] = k as u32;
+            starts[p / 64] |= 1 << (p % 64);
+        }
+        for c in &long {
+            let p = c.start as usize;
+            starts[p / 64] |= 1 << (p % 64);
         }
         reuse(&mut next_start, n + MIN_MATCH + 1);
-        next_start[n..].fill(NONE);
-        refill(&mut region_at, n, false);
-        for c in &long {
-            region_at[c.start as usize] = true;
+        let mut from = 0;
+        for (i, &w) in starts.iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                let q = i * 64 + w.trailing_zeros() as usize;
+                next_start[from..=q].fill(q as u32);
+                from = q + 1;
+                w &= w - 1;
+            }
         }
-        for p in (0..n).rev() {
-            next_start[p] = if first[p] == NONE && !region_at[p] {
-                next_start[p + 1]
-            } else {
-                p as u32
-            };
-        }
-        s.region_at = region_at;
+        next_start[from..].fill(NONE);
+        s.starts = starts;
         Self {
             first,
             next,
@@ -524,7 +592,13 @@ impl ByStart {
         }
     }
 
-    fn give_back(self, s: &mut Scratch) {
+    /// Returns the buffers, `first` and `first_in_run` cleared at the slots `cands` set.
+    fn give_back(mut self, cands: &[Candidate], ends: &[u32], s: &mut Scratch) {
+        for c in cands {
+            let p = c.start as usize;
+            self.first[p] = NONE;
+            self.first_in_run[ends[p] as usize] = NONE;
+        }
         (s.first, s.next, s.next_start, s.first_in_run, s.next_in_run) = (
             self.first,
             self.next,
@@ -644,16 +718,11 @@ fn shortest_path(
     // Regions that started at or before the current position and may still hold a copy.
     let (mut active, mut next_long) = (Vec::<usize>::new(), 0usize);
     let mut tables: Vec<Option<RunTable>> = (0..256).map(|_| None).collect();
-    // cost[p]: cheapest bits to encode data[..p]; how[p]: (length, distance) of the last edge
-    // (distance 0 = literal, RUN_EDGE = a run continuation split by the byte's table).
-    // Both are read only where `reached` is set, so they are not initialised.
-    let (mut cost, mut how) = (
-        std::mem::take(&mut scratch.cost),
-        std::mem::take(&mut scratch.how),
-    );
-    reuse(&mut cost, n + 1);
-    reuse(&mut how, n + 1);
-    cost[start] = 0;
+    // best[p]: the cheapest bits to encode data[..p] and the last edge on that way; read only
+    // where `reached` is set, so not initialised.
+    let mut best = std::mem::take(&mut scratch.best);
+    reuse(&mut best, n + 1);
+    best[start].cost = 0;
     // Positions some edge reaches, one bit each: the scan skips the rest 64 at a time (in a
     // sparse list almost every position lies inside a long run and is never reached).
     let mut reached = std::mem::take(&mut scratch.reached);
@@ -664,11 +733,14 @@ fn shortest_path(
         ($from:expr, $to:expr, $c:expr, $len:expr, $dist:expr $(,)?) => {{
             let (from, to): (usize, usize) = ($from, $to);
             work.relaxations += 1;
-            let total = cost[from] + $c;
+            let total = best[from].cost + $c;
             let bit = 1 << (to % 64);
-            if reached[to / 64] & bit == 0 || total < cost[to] {
-                cost[to] = total;
-                how[to] = ($len, $dist);
+            if reached[to / 64] & bit == 0 || total < best[to].cost {
+                best[to] = Best {
+                    cost: total,
+                    len: $len,
+                    dist: $dist,
+                };
                 reached[to / 64] |= bit;
             }
         }};
@@ -786,7 +858,7 @@ fn shortest_path(
     let mut rev = Vec::new();
     let mut p = n;
     while p > start {
-        let (len, dist) = how[p];
+        let Best { len, dist, .. } = best[p];
         rev.push((p - len as usize, len, dist));
         p -= len as usize;
     }
@@ -802,7 +874,7 @@ fn shortest_path(
         }
     }
     t.end_block();
-    (scratch.cost, scratch.how, scratch.reached) = (cost, how, reached);
+    (scratch.best, scratch.reached) = (best, reached);
     t
 }
 
@@ -872,7 +944,7 @@ fn parse_with(
             (best, best_bits) = (t, bits);
         }
     }
-    by_start.give_back(scratch);
+    by_start.give_back(&cands, &ends, scratch);
     scratch.ends = ends;
     best
 }
