@@ -144,16 +144,6 @@ impl Prices {
     }
 }
 
-/// The cheapest way found to reach a position: its bits and the last edge, `len` bytes back at
-/// distance `dist` (0 = a literal, [`RUN_EDGE`] = a run continuation split by the byte's table).
-/// One array of these, not one per field: a relaxation reads and writes one cache line.
-#[derive(Clone, Copy, Default)]
-struct Best {
-    cost: u32,
-    len: u32,
-    dist: u16,
-}
-
 /// Buffers of one parse, kept by each thread for the next one: allocating them afresh for every
 /// chunk cost more than the parse itself on sparse and clustered lists (page faults: the
 /// allocator returns such large blocks to the system when they are freed). At most ~36 bytes per
@@ -176,7 +166,8 @@ struct Scratch {
     first_in_run: Vec<u32>,
     next_in_run: Vec<u32>,
     starts: Vec<u64>,
-    best: Vec<Best>,
+    cost: Vec<u32>,
+    how: Vec<(u32, u16)>,
     reached: Vec<u64>,
 }
 
@@ -401,9 +392,26 @@ struct Index {
     /// initialised): the chain link and the length of the run before the head.
     prev: Vec<u32>,
     run_before: Vec<u32>,
-    /// The slots of `head` and `pair_head` set in this parse, to be cleared after it.
+    /// The slots of `head` and `pair_head` set in this parse, to be cleared after it: the first
+    /// `head_used` (`pair_used`) entries. Recorded without a branch (a slot is written at every
+    /// insert, kept by advancing the count only on a slot's first use): on dense data the test
+    /// "first use?" is a coin toss the predictor loses.
     head_set: Vec<u32>,
     pair_set: Vec<u32>,
+    head_used: usize,
+    pair_used: usize,
+}
+
+/// Sets the `slots` of `table` to [`NONE`], or all of it where that is cheaper (a fill is
+/// sequential; clearing slot by slot pays off for a few slots in eight).
+fn clear_slots(table: &mut [u32], slots: &[u32]) {
+    if 8 * slots.len() > table.len() {
+        table.fill(NONE);
+    } else {
+        for &k in slots {
+            table[k as usize] = NONE;
+        }
+    }
 }
 
 impl Index {
@@ -415,24 +423,23 @@ impl Index {
             run_before: std::mem::take(&mut s.run_before),
             head_set: std::mem::take(&mut s.head_set),
             pair_set: std::mem::take(&mut s.pair_set),
+            head_used: 0,
+            pair_used: 0,
         };
         // Empty from the last parse (see `give_back`); only a new table is filled here.
         t.head.resize(1 << HASH_BITS, NONE);
         t.pair_head.resize(1 << PAIR_BITS, NONE);
+        // One entry more than the slots: once all are used, each insert still writes past them.
+        t.head_set.resize((1 << HASH_BITS) + 1, 0);
+        t.pair_set.resize((1 << PAIR_BITS) + 1, 0);
         reuse(&mut t.prev, n);
         reuse(&mut t.run_before, n);
         t
     }
 
     fn give_back(mut self, s: &mut Scratch) {
-        for &h in &self.head_set {
-            self.head[h as usize] = NONE;
-        }
-        for &k in &self.pair_set {
-            self.pair_head[k as usize] = NONE;
-        }
-        self.head_set.clear();
-        self.pair_set.clear();
+        clear_slots(&mut self.head, &self.head_set[..self.head_used]);
+        clear_slots(&mut self.pair_head, &self.pair_set[..self.pair_used]);
         (
             s.head,
             s.pair_head,
@@ -458,9 +465,8 @@ impl Index {
             let key =
                 (usize::from(data[x - 1]) << 8 | usize::from(data[x])) & ((1 << PAIR_BITS) - 1);
             let y = self.pair_head[key];
-            if y == NONE {
-                self.pair_set.push(key as u32);
-            }
+            self.pair_set[self.pair_used] = key as u32;
+            self.pair_used += usize::from(y == NONE);
             self.pair_head[key] = x as u32;
             (y, PAIR_LIMIT)
         } else {
@@ -473,9 +479,8 @@ impl Index {
             }
             let h = (word.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize;
             let y = self.head[h];
-            if y == NONE {
-                self.head_set.push(h as u32);
-            }
+            self.head_set[self.head_used] = h as u32;
+            self.head_used += usize::from(y == NONE);
             self.head[h] = x as u32;
             (y, CHAIN_LIMIT)
         };
@@ -499,18 +504,23 @@ impl Index {
             reach = before.min(self.run_before[yu] as usize);
         }
         reach = reach.min(cap);
-        // A word at a time: the 8 bytes before each side, the first difference being the
-        // highest differing byte of the little-endian words.
         let limit = yu.min(cap);
-        while reach + 8 <= limit {
-            let word =
-                |end: usize| u64::from_le_bytes(data[end - 8..end].try_into().unwrap_or([0; 8]));
-            let diff = word(x - reach) ^ word(yu - reach);
-            if diff != 0 {
-                reach += (diff.leading_zeros() / 8) as usize;
-                break;
+        // Most copies extend no further back (dense data): one byte decides that before any
+        // word is loaded. Then a word at a time: the 8 bytes before each side, the first
+        // difference being the highest differing byte of the little-endian words.
+        if reach < limit && data[x - reach - 1] == data[yu - reach - 1] {
+            reach += 1;
+            while reach + 8 <= limit {
+                let word = |end: usize| {
+                    u64::from_le_bytes(data[end - 8..end].try_into().unwrap_or([0; 8]))
+                };
+                let diff = word(x - reach) ^ word(yu - reach);
+                if diff != 0 {
+                    reach += (diff.leading_zeros() / 8) as usize;
+                    break;
+                }
+                reach += 8;
             }
-            reach += 8;
         }
         while reach < limit && data[x - reach - 1] == data[yu - reach - 1] {
             reach += 1;
@@ -594,10 +604,16 @@ impl ByStart {
 
     /// Returns the buffers, `first` and `first_in_run` cleared at the slots `cands` set.
     fn give_back(mut self, cands: &[Candidate], ends: &[u32], s: &mut Scratch) {
-        for c in cands {
-            let p = c.start as usize;
-            self.first[p] = NONE;
-            self.first_in_run[ends[p] as usize] = NONE;
+        // As `clear_slots`: slot by slot only where candidates are few.
+        if 8 * cands.len() > self.first.len() {
+            self.first.fill(NONE);
+            self.first_in_run.fill(NONE);
+        } else {
+            for c in cands {
+                let p = c.start as usize;
+                self.first[p] = NONE;
+                self.first_in_run[ends[p] as usize] = NONE;
+            }
         }
         (s.first, s.next, s.next_start, s.first_in_run, s.next_in_run) = (
             self.first,
@@ -718,11 +734,16 @@ fn shortest_path(
     // Regions that started at or before the current position and may still hold a copy.
     let (mut active, mut next_long) = (Vec::<usize>::new(), 0usize);
     let mut tables: Vec<Option<RunTable>> = (0..256).map(|_| None).collect();
-    // best[p]: the cheapest bits to encode data[..p] and the last edge on that way; read only
-    // where `reached` is set, so not initialised.
-    let mut best = std::mem::take(&mut scratch.best);
-    reuse(&mut best, n + 1);
-    best[start].cost = 0;
+    // cost[p]: cheapest bits to encode data[..p]; how[p]: (length, distance) of the last edge
+    // (distance 0 = literal, RUN_EDGE = a run continuation split by the byte's table).
+    // Both are read only where `reached` is set, so they are not initialised.
+    let (mut cost, mut how) = (
+        std::mem::take(&mut scratch.cost),
+        std::mem::take(&mut scratch.how),
+    );
+    reuse(&mut cost, n + 1);
+    reuse(&mut how, n + 1);
+    cost[start] = 0;
     // Positions some edge reaches, one bit each: the scan skips the rest 64 at a time (in a
     // sparse list almost every position lies inside a long run and is never reached).
     let mut reached = std::mem::take(&mut scratch.reached);
@@ -733,14 +754,11 @@ fn shortest_path(
         ($from:expr, $to:expr, $c:expr, $len:expr, $dist:expr $(,)?) => {{
             let (from, to): (usize, usize) = ($from, $to);
             work.relaxations += 1;
-            let total = best[from].cost + $c;
+            let total = cost[from] + $c;
             let bit = 1 << (to % 64);
-            if reached[to / 64] & bit == 0 || total < best[to].cost {
-                best[to] = Best {
-                    cost: total,
-                    len: $len,
-                    dist: $dist,
-                };
+            if reached[to / 64] & bit == 0 || total < cost[to] {
+                cost[to] = total;
+                how[to] = ($len, $dist);
                 reached[to / 64] |= bit;
             }
         }};
@@ -858,7 +876,7 @@ fn shortest_path(
     let mut rev = Vec::new();
     let mut p = n;
     while p > start {
-        let Best { len, dist, .. } = best[p];
+        let (len, dist) = how[p];
         rev.push((p - len as usize, len, dist));
         p -= len as usize;
     }
@@ -874,7 +892,7 @@ fn shortest_path(
         }
     }
     t.end_block();
-    (scratch.best, scratch.reached) = (best, reached);
+    (scratch.cost, scratch.how, scratch.reached) = (cost, how, reached);
     t
 }
 
