@@ -402,10 +402,15 @@ struct Index {
     pair_used: usize,
 }
 
-/// Sets the `slots` of `table` to [`NONE`], or all of it where that is cheaper (a fill is
+/// Whether a table of `len` entries of which `set` were set is cleared cheaper whole (a fill is
 /// sequential; clearing slot by slot pays off for a few slots in eight).
+fn clear_whole(set: usize, len: usize) -> bool {
+    8 * set > len
+}
+
+/// Sets the `slots` of `table` to [`NONE`] (all of it where that is cheaper).
 fn clear_slots(table: &mut [u32], slots: &[u32]) {
-    if 8 * slots.len() > table.len() {
+    if clear_whole(slots.len(), table.len()) {
         table.fill(NONE);
     } else {
         for &k in slots {
@@ -604,8 +609,7 @@ impl ByStart {
 
     /// Returns the buffers, `first` and `first_in_run` cleared at the slots `cands` set.
     fn give_back(mut self, cands: &[Candidate], ends: &[u32], s: &mut Scratch) {
-        // As `clear_slots`: slot by slot only where candidates are few.
-        if 8 * cands.len() > self.first.len() {
+        if clear_whole(cands.len(), self.first.len()) {
             self.first.fill(NONE);
             self.first_in_run.fill(NONE);
         } else {
@@ -993,6 +997,44 @@ mod tests {
 
     fn random(n: usize, rng: &mut Rng) -> Vec<u8> {
         (0..n).map(|_| rng.next() as u8).collect()
+    }
+
+    /// The tables a parse leaves empty for the next one on its thread (cleared slot by slot or
+    /// whole) really are empty: after dense, sparse and periodic parses of other data, in turn
+    /// and at other sizes, each input gets exactly the tokens a fresh thread gives it.
+    #[test]
+    fn a_parse_leaves_nothing_behind_for_the_next() {
+        let mut rng = Rng(5);
+        let inputs: Vec<Vec<u8>> = vec![
+            random(70_000, &mut rng),
+            every(97, 40_000),
+            (0..65_536).map(|i| u8::from(i % 997 == 0)).collect(),
+            random(3_000, &mut rng)
+                .into_iter()
+                .map(|b| b & 0x11)
+                .collect(),
+            every(5, 200_000),
+            vec![0; 10_000],
+        ];
+        let tokens = |data: &[u8]| optimal_tokens(data, 0, crate::deflate::tokenize(data));
+        let fresh: Vec<Vec<u32>> = inputs
+            .iter()
+            .map(|data| {
+                let data = data.clone();
+                std::thread::spawn(move || tokens(&data).stream().to_vec())
+                    .join()
+                    .unwrap_or_default()
+            })
+            .collect();
+        for round in 0..2 {
+            for (k, data) in inputs.iter().enumerate() {
+                assert_eq!(
+                    tokens(data).stream(),
+                    &fresh[k][..],
+                    "input {k}, round {round}"
+                );
+            }
+        }
     }
 
     /// Inputs whose copies are long everywhere, the worst case of an LZ77 search, and ordinary
