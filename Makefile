@@ -11,8 +11,9 @@ install:  ## Python deps + the native extension (release build) into the current
 run: install  ## serve on http://127.0.0.1:8080 from ./statuslist-data (dev setup on first start)
 	statuslist serve
 
-nginx:  ## the real nginx binary, for the CDN integration test and the GET benchmark
+nginx:  ## nginx, njs and the offload's native module, for the CDN/offload tests and the GET benchmark
 	bash deploy/nginx/ensure-nginx.sh
+	sh deploy/nginx/build-module.sh
 
 postgres:  ## PostgreSQL server binaries, for the storage contract and multi-instance tests
 	sh deploy/ensure-postgres.sh

@@ -3,8 +3,13 @@
 Peers, each serving the same bytes (checked by hash before any load):
 
 - ``nginx``: nginx, one worker, serving the token from a file (the machine's limit);
-- ``offload``: nginx with ``deploy/nginx/offload.conf.template``: njs decides from the files the
-  service writes to its ``offload_dir``, the static module sends them;
+- ``nginx-fdcache``: the same, with ``open_file_cache`` (as the offload config has for its
+  immutable token files), so that the offload is also held against nginx at its best;
+- ``offload``: nginx with ``deploy/nginx/offload.conf.template`` as shipped: its native module
+  (``deploy/nginx/module``) answers the common requests from the files the service writes to its
+  ``offload_dir``, with sendfile;
+- ``offload-njs``: the same template without its ``statuslist_offload`` line: njs decides every
+  request, the static module sends the files;
 - ``aiohttp-nothing``: a do-nothing aiohttp handler (uvloop) returning the bytes with fixed
   headers: the framework's ceiling;
 - ``statuslist``: the service's own token GET.
@@ -36,11 +41,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support import REPO, NginxProcess, ServerProcess, free_port, render_template
+from tests.support import NginxProcess, ServerProcess, free_port, offload_site
 
 JWT = "application/statuslist+jwt"
 HEADERS = {"Accept": JWT}
-PEERS = ("nginx", "offload", "aiohttp-nothing", "statuslist")
+PEERS = ("nginx", "nginx-fdcache", "offload", "offload-njs", "aiohttp-nothing", "statuslist")
 
 DO_NOTHING = textwrap.dedent(
     """
@@ -123,6 +128,11 @@ def make_lists(server: ServerProcess) -> dict[str, str]:
     return {"small": f"/statuslists/{small}", "10M": f"/statuslists/{big}"}
 
 
+def nginx_pid(proc: NginxProcess) -> int:
+    assert proc.proc is not None
+    return proc.proc.pid
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -150,34 +160,42 @@ def main() -> None:
         (tmp / "static").mkdir()
         nginx = NginxProcess(tmp / "static", static, url=f"http://127.0.0.1:{port}")
         procs.append(nginx.start(nginx.url + paths["small"]))
-
         port = free_port()
-        site = render_template(
-            REPO / "deploy" / "nginx" / "offload.conf.template",
-            {
-                "STATUSLIST_UPSTREAM": f"127.0.0.1:{server.port}",
-                "NGINX_LISTEN": f"127.0.0.1:{port}",
-                "STATUSLIST_OFFLOAD": str(offload_dir),
-                "STATUSLIST_JS_DIR": str(REPO / "deploy" / "nginx"),
-            },
+        cached = (
+            f"server {{ listen 127.0.0.1:{port}; root {www};"
+            " open_file_cache max=10000 inactive=60s; open_file_cache_valid 3600s;"
+            f" location / {{ default_type {JWT}; }} }}"
         )
-        (tmp / "offload-nginx").mkdir()
-        offload = NginxProcess(
-            tmp / "offload-nginx", site, url=f"http://127.0.0.1:{port}", njs=True
-        )
-        procs.append(offload.start(offload.url + "/healthz"))
+        (tmp / "static-fdcache").mkdir()
+        fdcache = NginxProcess(tmp / "static-fdcache", cached, url=f"http://127.0.0.1:{port}")
+        procs.append(fdcache.start(fdcache.url + paths["small"]))
+
+        offloads = {}
+        for peer, native in (("offload", True), ("offload-njs", False)):
+            port = free_port()
+            site = offload_site(
+                f"127.0.0.1:{server.port}", f"127.0.0.1:{port}", offload_dir, native=native
+            )
+            (tmp / f"{peer}-nginx").mkdir()
+            offloads[peer] = NginxProcess(
+                tmp / f"{peer}-nginx", site, url=f"http://127.0.0.1:{port}", njs=True, native=native
+            )
+            procs.append(offloads[peer].start(offloads[peer].url + "/healthz"))
 
         urls: dict[str, dict[str, str]] = {
             "nginx": {n: nginx.url + p for n, p in paths.items()},
-            "offload": {n: offload.url + p for n, p in paths.items()},
+            "nginx-fdcache": {n: fdcache.url + p for n, p in paths.items()},
+            **{
+                peer: {n: proc.url + p for n, p in paths.items()} for peer, proc in offloads.items()
+            },
             "statuslist": {n: server.url + p for n, p in paths.items()},
         }
         assert server.proc is not None
         assert nginx.proc is not None
-        assert offload.proc is not None
         pids: dict[str, dict[str, int]] = {
             "nginx": dict.fromkeys(paths, nginx.proc.pid),
-            "offload": dict.fromkeys(paths, offload.proc.pid),
+            "nginx-fdcache": dict.fromkeys(paths, nginx_pid(fdcache)),
+            **{peer: dict.fromkeys(paths, nginx_pid(proc)) for peer, proc in offloads.items()},
             "statuslist": dict.fromkeys(paths, server.proc.pid),
             "aiohttp-nothing": {},
         }

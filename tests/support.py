@@ -34,6 +34,7 @@ __all__ = [
     "fill",
     "free_port",
     "nginx_binary",
+    "offload_site",
     "remount",
     "render_template",
     "run_cli",
@@ -87,17 +88,69 @@ def render_template(template: Path, values: dict[str, str]) -> str:
     return site
 
 
+#: The origin offload's nginx site, and its line that hands the common requests to the
+#: native module.
+OFFLOAD_TEMPLATE = REPO / "deploy" / "nginx" / "offload.conf.template"
+NATIVE_LINE = "        statuslist_offload ${STATUSLIST_OFFLOAD} $statuslist_id;\n"
+
+
+def offload_site(upstream: str, listen: str, root: Path, *, native: bool) -> str:
+    """The template rendered; without ``native``, less the line that uses the module."""
+    template = OFFLOAD_TEMPLATE.read_text()
+    assert NATIVE_LINE in template
+    site = render_template(
+        OFFLOAD_TEMPLATE,
+        {
+            "STATUSLIST_UPSTREAM": upstream,
+            "NGINX_LISTEN": listen,
+            "STATUSLIST_OFFLOAD": str(root),
+            "STATUSLIST_JS_DIR": str(REPO / "deploy" / "nginx"),
+        },
+    )
+    if not native:
+        line = NATIVE_LINE.replace("${STATUSLIST_OFFLOAD}", str(root))
+        assert site.count(line) == 1
+        site = site.replace(line, "")
+    return site
+
+
 #: Debian's njs module (libnginx-mod-http-js), for the origin-offload config.
 NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+
+
+def statuslist_module() -> Path:
+    """The origin offload's native fast path (``deploy/nginx/module``) built for this nginx by
+    ``deploy/nginx/build-module.sh`` (as ``make nginx`` does; a no-op when it is up to date);
+    the test fails, loudly, when it cannot be built."""
+    script = REPO / "deploy" / "nginx" / "build-module.sh"
+    done = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, check=False)
+    path = Path(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else None
+    if done.returncode != 0 or path is None or not path.is_file():
+        pytest.fail(
+            f"the statuslist nginx module could not be built ({script}):\n{done.stderr[-3000:]}",
+            pytrace=False,
+        )
+    return path
 
 
 class NginxProcess:
     """The real nginx in the foreground, one worker, every path in ``tmp``: ``http_conf`` is
     the ``http {}`` block's content (a site template rendered, or a static server). With
-    ``njs``, the njs module is loaded (installed by ``deploy/nginx/ensure-nginx.sh``); ``url``
-    is where it listens, for the caller's convenience."""
+    ``njs``, the njs module is loaded (installed by ``deploy/nginx/ensure-nginx.sh``); with
+    ``native``, the offload's own module (:func:`statuslist_module`) too. With ``access_log``,
+    nginx logs each request in that format to :attr:`access_log_path`. ``url`` is where it
+    listens, for the caller's convenience."""
 
-    def __init__(self, tmp: Path, http_conf: str, *, url: str = "", njs: bool = False) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        http_conf: str,
+        *,
+        url: str = "",
+        njs: bool = False,
+        native: bool = False,
+        access_log: str | None = None,
+    ) -> None:
         self.tmp = tmp
         self.url = url
         (tmp / "temp").mkdir(exist_ok=True)
@@ -114,6 +167,15 @@ class NginxProcess:
                     pytrace=False,
                 )
             load = f"load_module {NJS_MODULE};\n"
+        if native:
+            load += f"load_module {statuslist_module()};\n"
+        self.access_log_path = tmp / "access.log"
+        logging = "    access_log off;\n"
+        if access_log is not None:
+            logging = (
+                f"    log_format statuslist_test '{access_log}';\n"
+                f"    access_log {self.access_log_path} statuslist_test;\n"
+            )
         temp_paths = "".join(
             f"    {kind}_temp_path {tmp / 'temp' / kind};\n"
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -129,7 +191,7 @@ class NginxProcess:
             f"{user}"
             "events { worker_connections 1024; }\n"
             "http {\n"
-            "    access_log off;\n"
+            f"{logging}"
             f"{temp_paths}"
             "    sendfile on;\n"
             "    tcp_nopush on;\n"

@@ -9,8 +9,11 @@ parameters, wildcards, case and whitespace; Accept-Encoding; If-None-Match lists
 If-Modified-Since in the three HTTP-date forms and not; field lines sent twice) go to both. The
 service's own request counter shows which answers nginx gave from the files, without it.
 
-nginx and the njs module are required: without them the run fails, pointing at
-``deploy/nginx/ensure-nginx.sh``, which installs both.
+Every check runs twice: against the template as shipped, where the native module
+(``deploy/nginx/module``) answers the common requests before njs runs, and against the template
+without its ``statuslist_offload`` line, where njs decides alone. nginx, the njs module and the
+native module (built by ``deploy/nginx/build-module.sh``, from Debian's nginx-dev) are required:
+without them the run fails, pointing at the script that installs them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import functools
 import http.client
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -38,15 +42,13 @@ from hypothesis import strategies as st
 from statuslist.loadtest.spawn import serve_command
 from statuslist.web.offload import read_meta
 from tests.support import (
-    REPO,
     NginxProcess,
     ServerProcess,
     free_port,
     nginx_binary,
-    render_template,
+    offload_site,
 )
 
-TEMPLATE = REPO / "deploy" / "nginx" / "offload.conf.template"
 JWT = "application/statuslist+jwt"
 CWT = "application/statuslist+cwt"
 # The headers the service sets on a token answer (besides Date, Server, Content-Length).
@@ -60,6 +62,8 @@ COMPARED = (
     "Access-Control-Expose-Headers",
 )
 ROUTE_LABEL = 'route="/statuslists/{list_id}"'
+#: With the native module: one access-log line per request, "1" first when it answered.
+ACCESS_LOG = "$statuslist_fast|$status|$request_method|$request_uri"
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,15 @@ class Offload:
     root: Path
     server: ServerProcess
     lists: dict[str, str]  # "both" / "jwt" / "cwt" -> list id
+    proxy: NginxProcess | None = None
+    native: bool = False
+
+    def native_answers(self) -> int:
+        """How many requests the native module has answered so far (the access log)."""
+        assert self.native and self.proxy is not None
+        path = self.proxy.access_log_path
+        lines = path.read_text().splitlines() if path.exists() else []
+        return sum(line.startswith("1|") for line in lines)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -161,7 +174,9 @@ class Offload:
         return read_meta(self.root, list_id)
 
 
-def start_stack(tmp: Path) -> tuple[ServerProcess, NginxProcess, str, str, Path]:
+def start_stack(
+    tmp: Path, *, native: bool = True
+) -> tuple[ServerProcess, NginxProcess, str, str, Path]:
     service_port, nginx_port = free_port(), free_port()
     origin, proxy = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{nginx_port}"
     root = tmp / "offload"
@@ -169,17 +184,16 @@ def start_stack(tmp: Path) -> tuple[ServerProcess, NginxProcess, str, str, Path]
         tmp / "data", port=service_port, public_url=proxy, args=("--offload-dir", str(root))
     )
     server.start(timeout=30)
-    site = render_template(
-        TEMPLATE,
-        {
-            "STATUSLIST_UPSTREAM": f"127.0.0.1:{service_port}",
-            "NGINX_LISTEN": f"127.0.0.1:{nginx_port}",
-            "STATUSLIST_OFFLOAD": str(root),
-            "STATUSLIST_JS_DIR": str(REPO / "deploy" / "nginx"),
-        },
-    )
+    site = offload_site(f"127.0.0.1:{service_port}", f"127.0.0.1:{nginx_port}", root, native=native)
     try:
-        nginx = NginxProcess(tmp, site, url=proxy, njs=True).start(f"{proxy}/healthz")
+        nginx = NginxProcess(
+            tmp,
+            site,
+            url=proxy,
+            njs=True,
+            native=native,
+            access_log=ACCESS_LOG if native else None,
+        ).start(f"{proxy}/healthz")
     except BaseException:
         server.stop()
         raise
@@ -194,12 +208,15 @@ def make_lists(stack: Offload) -> None:
         stack.api("POST", f"/v1/lists/{doc['id']}/publish")
 
 
-@pytest.fixture(scope="module")
-def offload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offload]:
-    tmp = tmp_path_factory.mktemp("offload")
-    server, nginx, origin, proxy, root = start_stack(tmp)
+@pytest.fixture(scope="module", params=["native", "njs"])
+def offload(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Offload]:
+    native = request.param == "native"
+    tmp = tmp_path_factory.mktemp(f"offload-{request.param}")
+    server, nginx, origin, proxy, root = start_stack(tmp, native=native)
     try:
-        stack = Offload(origin, proxy, root, server, {})
+        stack = Offload(origin, proxy, root, server, {}, nginx, native)
         make_lists(stack)
         yield stack
     finally:
@@ -468,6 +485,113 @@ def test_a_publish_replaces_the_files(offload: Offload) -> None:
         assert current <= names and names <= current | generations[-1]
         generations.append(current)
     assert len(set(etags)) == 4
+
+
+# -- the native module: what it answers itself, and what it leaves to njs -----------------------
+
+
+def _native_cases(offload: Offload) -> tuple[list[Any], list[Any]]:
+    """(path, headers, method) the native module answers, and ones it must leave to njs."""
+    both, jwt, cwt = (f"/statuslists/{offload.lists[k]}" for k in ("both", "jwt", "cwt"))
+    meta = offload.meta(offload.lists["both"])
+    tag = meta["reps"]["jwt"]["etag"]
+    gz_tag = meta["reps"]["jwt+gzip"]["etag"]
+    cwt_tag = meta["reps"]["cwt"]["etag"]
+    last = meta["last_modified"]
+    answers = [
+        (both, [], "GET"),
+        (both, [], "HEAD"),
+        (both, [("Accept", "*/*")], "GET"),
+        (both, [("Accept", JWT)], "GET"),
+        (both, [("Accept", CWT)], "GET"),
+        (cwt, [], "GET"),
+        (cwt, [("Accept", "*/*"), ("Accept-Encoding", "gzip")], "GET"),
+        (jwt, [("Accept-Encoding", "gzip")], "GET"),
+        (both, [("Accept", JWT), ("Accept-Encoding", "gzip, deflate, br")], "GET"),
+        (both, [("Accept-Encoding", "gzip, deflate, br, zstd")], "HEAD"),
+        (both, [("If-None-Match", tag)], "GET"),
+        (both, [("If-None-Match", tag)], "HEAD"),
+        (both, [("Accept-Encoding", "gzip"), ("If-None-Match", gz_tag)], "GET"),
+        (both, [("Accept", CWT), ("If-None-Match", cwt_tag)], "GET"),
+        (both, [("If-None-Match", gz_tag)], "GET"),  # another representation's: 200
+        (both, [("If-None-Match", '"not-ours"')], "GET"),
+        (both, [("If-None-Match", '"not-ours"'), ("If-Modified-Since", last)], "GET"),
+        (both, [("If-Modified-Since", last)], "GET"),
+        (both, [("Accept", CWT), ("If-Modified-Since", last)], "HEAD"),
+    ]
+    leaves = [
+        (both, [("Accept", f"{JWT};q=0.5")], "GET"),
+        (both, [("Accept", "application/*")], "GET"),
+        (both, [("Accept", JWT.upper())], "GET"),
+        (both, [("Accept", JWT), ("Accept", CWT)], "GET"),
+        (jwt, [("Accept", CWT)], "GET"),  # 406, from the service
+        (both, [("Accept-Encoding", "br")], "GET"),
+        (both, [("Accept-Encoding", "gzip;q=0")], "GET"),
+        (both, [("Accept-Encoding", "gzip"), ("Accept-Encoding", "br")], "GET"),
+        (both, [("If-None-Match", f"W/{tag}")], "GET"),
+        (both, [("If-None-Match", f'"x", {tag}')], "GET"),
+        (both, [("If-None-Match", "*")], "GET"),
+        (both, [("If-None-Match", f"{tag},")], "GET"),
+        (both, [("If-Modified-Since", last.lower())], "GET"),
+        (both, [("If-Modified-Since", formatdate(meta["iat"] + 60, usegmt=True))], "GET"),
+        (both + "?x=1", [], "GET"),
+        ("/statuslists/nosuchlist", [], "GET"),
+    ]
+    return answers, leaves
+
+
+@pytest.mark.parametrize("offload", ["native"], indirect=True)
+def test_the_native_module_answers_the_common_requests(offload: Offload) -> None:
+    """Each common request is answered by the native module (the access log says so), with the
+    service's answer; each other one it leaves to njs, which answers as the service does."""
+    answers, leaves = _native_cases(offload)
+    for path, headers, method in answers:
+        before = offload.native_answers()
+        nginx = fetch(offload.nginx, path, headers, method)
+        service = fetch(offload.origin, path, headers, method)
+        assert_same(service, nginx, (path, headers, method))
+        assert offload.native_answers() == before + 1, ("not answered natively", path, headers)
+    for path, headers, method in leaves:
+        before = offload.native_answers()
+        nginx = fetch(offload.nginx, path, headers, method)
+        service = fetch(offload.origin, path, headers, method)
+        assert_same(service, nginx, (path, headers, method))
+        assert offload.native_answers() == before, ("answered natively", path, headers)
+
+
+@pytest.mark.parametrize("offload", ["native"], indirect=True)
+def test_the_native_module_follows_the_meta_file(offload: Offload) -> None:
+    """The module keeps each worker's copy of a ``.meta`` only while the file is the same one:
+    rewritten in place (same inode, same size, even the same mtime) it reads it again. Here the
+    "two tokens in one second" flag, which turns a 304 for our own Last-Modified into a 200,
+    and then a layout it does not know, which it leaves to njs."""
+    list_id = offload.lists["jwt"]
+    path = f"/statuslists/{list_id}"
+    meta_path = offload.root / "lists" / f"{list_id}.meta"
+    saved = meta_path.read_bytes()
+    stat = meta_path.stat()
+    last = offload.meta(list_id)["last_modified"]
+    ims = [("If-Modified-Since", last)]
+    fields = saved.decode().split(" ")
+    try:
+        for same, status in (("0", 304), ("1", 200), ("0", 304), ("1", 200)):
+            fields[4] = same
+            meta_path.write_text(" ".join(fields))
+            os.utime(meta_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            assert meta_path.stat().st_ino == stat.st_ino
+            before = offload.native_answers()
+            got = fetch(offload.nginx, path, ims)
+            assert got.status == status, (same, got.status)
+            assert offload.native_answers() == before + 1
+        meta_path.write_text("2" + saved.decode()[1:])  # a later layout: njs refuses it too
+        before, asked = offload.native_answers(), token_requests(offload.origin)
+        got = fetch(offload.nginx, path)
+        assert got.status == 200 and offload.native_answers() == before
+        assert token_requests(offload.origin) == asked + 1, "not left to the service"
+    finally:
+        meta_path.write_bytes(saved)
+    flagged = saved.decode().split(" ")[4] == "1"
+    assert fetch(offload.nginx, path, ims).status == (200 if flagged else 304)
 
 
 def test_nginx_keeps_serving_while_the_service_is_down(tmp_path: Path) -> None:
