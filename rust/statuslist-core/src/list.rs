@@ -417,16 +417,69 @@ impl StatusList {
 
 /// Number of runs of equal bytes in `data`.
 fn runs(data: &[u8]) -> usize {
+    const LANES: usize = 16;
     if data.is_empty() {
         return 0;
     }
-    1 + data[1..].iter().zip(data).filter(|(a, b)| a != b).count()
+    // Byte changes counted in sixteen u8 lanes, 255 steps at most before they are added up: a
+    // form the compiler vectorises (a `filter().count()` stays one byte per iteration, a fifth
+    // of a sparse list's cold encode).
+    let (after, before) = (&data[1..], &data[..data.len() - 1]);
+    let mut changes = 0usize;
+    for (x, y) in after.chunks(255 * LANES).zip(before.chunks(255 * LANES)) {
+        let mut lanes = [0u8; LANES];
+        let (xs, ys) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+        for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
+            changes += usize::from(a != b);
+        }
+        for (a, b) in xs.zip(ys) {
+            for ((n, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
+                *n = n.wrapping_add(u8::from(a != b)); // at most 255 (overflow checks are on)
+            }
+        }
+        changes += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
+    }
+    1 + changes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn runs_counts_every_change_of_byte() {
+        let naive =
+            |d: &[u8]| usize::from(!d.is_empty()) + d.windows(2).filter(|w| w[0] != w[1]).count();
+        let mut x = 0x9e37_79b9_u32;
+        let mut data: Vec<u8> = (0..200_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                if i % 3 == 0 {
+                    x as u8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        data.extend(std::iter::repeat_n(7, 70_000));
+        for n in [
+            0,
+            1,
+            2,
+            3,
+            65_536,
+            65_537,
+            65_538,
+            131_073,
+            200_000,
+            data.len(),
+        ] {
+            assert_eq!(runs(&data[..n]), naive(&data[..n]), "{n} bytes");
+        }
+    }
 
     fn inflate(z: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -14,30 +14,41 @@ pub(crate) const ZLIB_HEADER: [u8; 2] = [0x78, 0xda];
 /// Adler-32 checksum (RFC 1950 §8) of `data`, continuing from `adler` (start with 1).
 #[must_use]
 pub fn adler32(adler: u32, data: &[u8]) -> u32 {
-    let (mut a, mut b) = (adler & 0xffff, adler >> 16);
+    const LANES: usize = 16;
+    let (mut a, mut b) = (u64::from(adler & 0xffff), u64::from(adler >> 16));
     for block in data.chunks(ADLER_NMAX) {
-        // Sixteen bytes at a time: after them, `a` has grown by their sum and `b` by 16 times
-        // the old `a` plus the sum of each byte weighted by how many of the sixteen steps it is
-        // added in (16 for the first, 1 for the last); the same values as byte by byte, so the
-        // same overflow bound, in a form the compiler vectorises.
-        let mut lanes = block.chunks_exact(16);
-        for x in &mut lanes {
-            let (mut s1, mut s2) = (0u32, 0u32);
-            for (i, &byte) in x.iter().enumerate() {
-                s1 += u32::from(byte);
-                s2 += (16 - i as u32) * u32::from(byte);
+        // The block as groups of sixteen bytes, lane i holding each group's i-th byte. A byte
+        // adds itself to `a` once, and to `b` once per step from its own to the block's end:
+        // 16 for every later group, plus 16 - i within its group. So each lane keeps the sum of
+        // its bytes and, before every group, adds that sum to a second counter (its bytes'
+        // later groups): lane-wise additions only, which the compiler vectorises, and at most
+        // 255 * 347 * 346 / 2 < 2^24 in a lane of one block.
+        let mut groups = block.chunks_exact(LANES);
+        let count = groups.len() as u64;
+        let (mut sums, mut later) = ([0u32; LANES], [0u32; LANES]);
+        for group in &mut groups {
+            for ((l, s), &byte) in later.iter_mut().zip(sums.iter_mut()).zip(group) {
+                // Bounded as said above: wrapping, so that the overflow checks of the release
+                // profile do not keep the loop scalar.
+                *l = l.wrapping_add(*s);
+                *s = s.wrapping_add(u32::from(byte));
             }
-            b += 16 * a + s2;
-            a += s1;
         }
-        for &byte in lanes.remainder() {
-            a += u32::from(byte);
+        let total: u64 = sums.iter().map(|&s| u64::from(s)).sum();
+        let later: u64 = later.iter().map(|&s| u64::from(s)).sum();
+        let within: u64 = (0..LANES)
+            .map(|i| (LANES - i) as u64 * u64::from(sums[i]))
+            .sum();
+        b += a * count * LANES as u64 + LANES as u64 * later + within;
+        a += total;
+        for &byte in groups.remainder() {
+            a += u64::from(byte);
             b += a;
         }
-        a %= ADLER_MOD;
-        b %= ADLER_MOD;
+        a %= u64::from(ADLER_MOD);
+        b %= u64::from(ADLER_MOD);
     }
-    (b << 16) | a
+    ((b as u32) << 16) | a as u32
 }
 
 /// Adler-32 of `A ‖ B` from `adler32(A)`, `adler32(B)` and `len(B)`.
@@ -209,6 +220,17 @@ mod tests {
                 adler32_combine(adler32(1, a), adler32(1, b), b.len() as u64),
                 adler32(1, &data)
             );
+        }
+    }
+
+    #[test]
+    fn adler_continues_from_any_value() {
+        let data: Vec<u8> = (0..60_000u32)
+            .map(|i| (i * 151 + i / 7) as u8 | 0x80)
+            .collect();
+        for cut in [0, 1, 16, 5551, 5552, 5553, 33_333, 60_000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(adler32(adler32(1, a), b), adler32(1, &data), "cut at {cut}");
         }
     }
 
