@@ -9,8 +9,8 @@
 // nginx running this file and requires the same answers.
 //
 // njs decides; nginx's static module sends the bytes (sendfile). Whatever this file does not
-// answer itself -- an unknown or expired list, a query string, 406, another method, a layout it
-// does not know -- goes to the service (location @statuslist), which then decides.
+// answer itself -- an unknown or expired list, a query string, 406, If-Match or
+// If-Unmodified-Since, another method, a layout it does not know -- goes to the service (location @statuslist), which then decides.
 //
 // Written for njs 0.7 (Debian 12's libnginx-mod-http-js): var, no destructuring. Every request
 // runs in a fresh VM (no state survives it), so the common header values have fast paths.
@@ -301,6 +301,13 @@ function readMeta(r, id) {
 function serve(r) {
     var id = r.variables.statuslist_id;
     if ((r.method !== 'GET' && r.method !== 'HEAD') || r.variables.args) {
+        r.internalRedirect('@statuslist');
+        return;
+    }
+    var hin = r.headersIn;
+    if (hin['If-Match'] !== undefined || hin['If-Unmodified-Since'] !== undefined) {
+        // Rare on a token GET; nginx's own precondition checks would compare them with the
+        // static module's validators, not ours: the service decides (412 or the token).
         r.internalRedirect('@statuslist');
         return;
     }

@@ -342,6 +342,10 @@ def requests(draw: st.DrawFn, offload: Offload) -> tuple[str, list[tuple[str, st
         headers.append(("If-Modified-Since", ims))
         if draw(st.integers(0, 9)) == 0:  # sent twice: 400 from both
             headers.append(("If-Modified-Since", ims))
+    if draw(st.integers(0, 7)) == 0:  # preconditions: the service decides (412 or the token)
+        headers.append(("If-Match", draw(st.sampled_from([*tags, f"W/{tags[0]}", ""]))))
+    if draw(st.integers(0, 7)) == 0:
+        headers.append(("If-Unmodified-Since", draw(st.sampled_from(_dates(meta["iat"])))))
     if draw(st.integers(0, 19)) == 0:
         headers += [("Authorization", "Bearer a"), ("Authorization", "Bearer b")]
     method = draw(st.sampled_from(["GET", "GET", "HEAD"]))
@@ -536,6 +540,9 @@ def _native_cases(offload: Offload) -> tuple[list[Any], list[Any]]:
         (both, [("If-Modified-Since", formatdate(meta["iat"] + 60, usegmt=True))], "GET"),
         (both + "?x=1", [], "GET"),
         ("/statuslists/nosuchlist", [], "GET"),
+        (both, [("If-Match", tag)], "GET"),
+        (both, [("If-Match", '"not-ours"')], "GET"),  # 412, from the service
+        (both, [("If-Unmodified-Since", last)], "HEAD"),
     ]
     return answers, leaves
 

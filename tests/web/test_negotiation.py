@@ -273,6 +273,43 @@ def test_if_modified_since(server: ServerProcess) -> None:
     assert body
 
 
+def test_if_match_and_if_unmodified_since(server: ServerProcess) -> None:
+    """RFC 9110 §13.1.1 and §13.1.4: a GET whose If-Match names no current tag (strong
+    comparison), or whose If-Unmodified-Since is older than the token, is a 412 problem; one
+    that holds gets the token. If-Match decides alone when both are sent."""
+    lst = server.api("POST", "/v1/lists", {"bits": 1, "size": 64, "ttl": 30})
+    _, hdrs, token = fetch(server, lst["id"])
+    etag, last = hdrs["ETag"], hdrs["Last-Modified"]
+    stamp = parsedate_to_datetime(last).timestamp()
+    holds = [
+        {"If-Match": etag},
+        {"If-Match": f'"nope", {etag}'},
+        {"If-Match": "*"},
+        {"If-Unmodified-Since": formatdate(stamp + 3600, usegmt=True)},
+        {"If-Unmodified-Since": "not a date"},
+        {"If-Match": etag, "If-Unmodified-Since": formatdate(stamp - 3600, usegmt=True)},
+    ]
+    for conditions in holds:
+        status, _, body = fetch(server, lst["id"], **conditions)
+        assert (status, body) == (200, token), conditions
+    fails = [
+        {"If-Match": '"nope"'},
+        {"If-Match": f"W/{etag}"},  # weak tags never match strongly
+        {"If-Match": ""},
+        {"If-Unmodified-Since": formatdate(stamp - 3600, usegmt=True)},
+        {"If-Match": '"nope"', "If-Unmodified-Since": formatdate(stamp + 3600, usegmt=True)},
+    ]
+    for conditions in fails:
+        status, h, body = fetch(server, lst["id"], **conditions)
+        assert status == 412, conditions
+        assert h["Content-Type"].startswith("application/problem+json")
+        assert h["Cache-Control"] == "no-store"
+        problem = json.loads(body)
+        assert problem["status"] == 412 and problem["type"].endswith("precondition-failed")
+    status, _, _ = fetch(server, lst["id"], "HEAD", **{"If-Match": '"nope"'})
+    assert status == 412
+
+
 # -- gzip -------------------------------------------------------------------------------------
 
 

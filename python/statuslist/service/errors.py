@@ -17,6 +17,7 @@ __all__ = [
     "NotAcceptableError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PreconditionFailedError",
     "ServiceError",
     "StorageFullError",
     "UnauthorizedError",
@@ -48,6 +49,10 @@ class NotFoundError(ServiceError):
 
 class NotAcceptableError(ServiceError):
     slug, title = "not-acceptable", "No acceptable representation"
+
+
+class PreconditionFailedError(ServiceError):
+    slug, title = "precondition-failed", "A precondition of the request does not hold"
 
 
 class ConflictError(ServiceError):

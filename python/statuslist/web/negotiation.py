@@ -23,6 +23,7 @@ __all__ = [
     "ascii_lower",
     "choose_media_type",
     "etag_matches",
+    "etag_matches_strong",
     "http_date",
     "ows",
     "parse_q",
@@ -142,6 +143,16 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
         return True
     target = etag.removeprefix("W/")
     return any(ows(tag).removeprefix("W/") == target for tag in if_none_match.split(","))
+
+
+def etag_matches_strong(if_match: str, etag: str) -> bool:
+    """``If-Match`` uses strong comparison (RFC 9110 §13.1.1): a weak tag never matches, and
+    ``*`` matches any current representation."""
+    if ows(if_match) == "*":
+        return True
+    if etag.startswith("W/"):
+        return False
+    return any(ows(tag) == etag for tag in if_match.split(","))
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -38,6 +38,8 @@ _PROBLEMS = {
     "404": "No such list, issuer, entry URI or historical token",
     "406": "No representation matches `Accept`",
     "409": "Conflicts with the current state (final INVALID, a full list, the issuer's list limit)",
+    "412": "`If-Match` or `If-Unmodified-Since` does not hold for the current token (RFC 9110 "
+    "§13.1.1, §13.1.4)",
     "413": "The body or the batch is larger than the configured limits",
     "415": "A request body with a `Content-Encoding` (bodies are accepted unencoded only)",
     "422": "The request reads, but a value is not acceptable (a range, a status that does not "
@@ -351,7 +353,7 @@ def _token_paths() -> dict[str, Any]:
             "second tells tokens apart)",
             "headers": {k: v for k, v in token_headers.items() if k != "Content-Encoding"},
         },
-        **_problems(400, 404, 406, 501, 503),
+        **_problems(400, 404, 406, 412, 501, 503),
     }
     conditional = [
         {

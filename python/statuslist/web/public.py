@@ -18,11 +18,12 @@ from statuslist.service.errors import (
     HistoryDisabledError,
     NotAcceptableError,
     NotFoundError,
+    PreconditionFailedError,
     UnavailableError,
 )
 from statuslist.web.commands import canonical_int, path_list_id
 from statuslist.web.keys import METRICS, RUNTIME, SETTINGS
-from statuslist.web.negotiation import etag_matches, http_date
+from statuslist.web.negotiation import etag_matches, etag_matches_strong, http_date
 from statuslist.web.openapi import MAX_TIME, openapi
 from statuslist.web.problems import internal_error, problem, problem_from_http
 from statuslist.web.served import (
@@ -92,6 +93,25 @@ def _query(request: web.Request, name: str) -> str:
     return values[0]
 
 
+def _failed_precondition(
+    request: web.Request, rep: Representation, served: ServedList
+) -> str | None:
+    """RFC 9110 §13.2.2, steps 1 and 2: the header whose condition is false, if one is:
+    ``If-Match`` (strong comparison), else ``If-Unmodified-Since``."""
+    if_match = _header(request, "If-Match")
+    if if_match is not None:
+        return None if etag_matches_strong(if_match, rep.etag) else "If-Match"
+    ius = request.headers.get("If-Unmodified-Since")  # one line (see _SINGLETONS)
+    if ius is not None:
+        since = http_date(ius)  # not an HTTP-date: ignored (RFC 9110 §13.1.4)
+        if since is None:
+            return None
+        if served.same_second and since == rep.iat:
+            return "If-Unmodified-Since"  # the client may hold the other token of that second
+        return "If-Unmodified-Since" if rep.iat > since else None
+    return None
+
+
 def _not_modified(request: web.Request, rep: Representation, served: ServedList) -> bool:
     inm = _header(request, "If-None-Match")
     if inm is not None:
@@ -150,6 +170,16 @@ async def get_status_list(request: web.Request) -> web.StreamResponse:
     now = time.time()
     if rep.exp <= now:
         return _unavailable()
+    if "If-Match" in headers or "If-Unmodified-Since" in headers:
+        failed = _failed_precondition(request, rep, served)
+        if failed is not None:
+            return problem(
+                PreconditionFailedError(
+                    f"{failed} does not hold for the current token (ETag {rep.etag})",
+                    field=failed,
+                ),
+                {**_NO_STORE, "Vary": VARY},
+            )
     modified = not _not_modified(request, rep, served)
     if request.method == "GET" and wire_usable(request):
         return WireResponse(rep, now, modified=modified)
