@@ -93,6 +93,20 @@ def _query(request: web.Request, name: str) -> str:
     return values[0]
 
 
+def _unchanged_since(
+    request: web.Request, name: str, rep: Representation, served: ServedList
+) -> bool | None:
+    """Whether the token is known unchanged since the HTTP-date in header ``name``; None when
+    the header is absent or not an HTTP-date (ignored, RFC 9110 §13.1.3, §13.1.4)."""
+    value = request.headers.get(name)  # one line (see _SINGLETONS)
+    since = None if value is None else http_date(value)
+    if since is None:
+        return None
+    if served.same_second and since == rep.iat:
+        return False  # the client may hold the other token of that second
+    return rep.iat <= since
+
+
 def _failed_precondition(
     request: web.Request, rep: Representation, served: ServedList
 ) -> str | None:
@@ -101,14 +115,8 @@ def _failed_precondition(
     if_match = _header(request, "If-Match")
     if if_match is not None:
         return None if etag_matches_strong(if_match, rep.etag) else "If-Match"
-    ius = request.headers.get("If-Unmodified-Since")  # one line (see _SINGLETONS)
-    if ius is not None:
-        since = http_date(ius)  # not an HTTP-date: ignored (RFC 9110 §13.1.4)
-        if since is None:
-            return None
-        if served.same_second and since == rep.iat:
-            return "If-Unmodified-Since"  # the client may hold the other token of that second
-        return "If-Unmodified-Since" if rep.iat > since else None
+    if _unchanged_since(request, "If-Unmodified-Since", rep, served) is False:
+        return "If-Unmodified-Since"
     return None
 
 
@@ -116,15 +124,7 @@ def _not_modified(request: web.Request, rep: Representation, served: ServedList)
     inm = _header(request, "If-None-Match")
     if inm is not None:
         return etag_matches(inm, rep.etag)
-    ims = request.headers.get("If-Modified-Since")  # one line (see _SINGLETONS)
-    if ims is not None:
-        since = http_date(ims)  # not an HTTP-date: ignored (RFC 9110 §13.1.3)
-        if since is None:
-            return False
-        if served.same_second and since == rep.iat:
-            return False  # the client may hold the other token of that second
-        return rep.iat <= since
-    return False
+    return _unchanged_since(request, "If-Modified-Since", rep, served) is True
 
 
 def _unavailable() -> web.Response:
