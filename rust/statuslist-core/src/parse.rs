@@ -190,8 +190,15 @@ fn reuse<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
 /// End (exclusive) of the run of equal bytes containing `p`, for every `p`.
 fn run_ends(data: &[u8], mut ends: Vec<u32>) -> Vec<u32> {
     reuse(&mut ends, data.len());
+    let n = data.len();
     let mut p = 0;
-    while p < data.len() {
+    while p < n {
+        // Most runs of dense data are one byte: that is decided before a word is loaded.
+        if p + 1 < n && data[p + 1] != data[p] {
+            ends[p] = (p + 1) as u32;
+            p += 1;
+            continue;
+        }
         let end = p + crate::deflate::run_length(data, p);
         ends[p..end].fill(end as u32);
         p = end;

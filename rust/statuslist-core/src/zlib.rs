@@ -14,24 +14,28 @@ pub(crate) const ZLIB_HEADER: [u8; 2] = [0x78, 0xda];
 /// Adler-32 checksum (RFC 1950 §8) of `data`, continuing from `adler` (start with 1).
 #[must_use]
 pub fn adler32(adler: u32, data: &[u8]) -> u32 {
-    const LANES: usize = 16;
+    const LANES: usize = 32;
     let (mut a, mut b) = (u64::from(adler & 0xffff), u64::from(adler >> 16));
-    for block in data.chunks(ADLER_NMAX) {
-        // The block as groups of sixteen bytes, lane i holding each group's i-th byte. A byte
-        // adds itself to `a` once, and to `b` once per step from its own to the block's end:
-        // 16 for every later group, plus 16 - i within its group. So each lane keeps the sum of
-        // its bytes and, before every group, adds that sum to a second counter (its bytes'
-        // later groups): lane-wise additions only, which the compiler vectorises, and at most
-        // 255 * 347 * 346 / 2 < 2^24 in a lane of one block.
+    // Blocks of whole groups (5,536 bytes), the remainder summed byte by byte.
+    for block in data.chunks(ADLER_NMAX / LANES * LANES) {
+        // The block as groups of 32 bytes, lane i holding each group's i-th byte. A byte adds
+        // itself to `a` once, and to `b` once per step from its own to the block's end: 32 for
+        // every later group, plus 32 - i within its group. So each lane keeps the sum of its
+        // bytes and, before every group, adds that sum to a second counter (its bytes' later
+        // groups): lane-wise additions only, which the compiler vectorises, and at most
+        // 255 * 173 * 172 / 2 < 2^22 in a lane of one block.
         let mut groups = block.chunks_exact(LANES);
         let count = groups.len() as u64;
         let (mut sums, mut later) = ([0u32; LANES], [0u32; LANES]);
         for group in &mut groups {
-            for ((l, s), &byte) in later.iter_mut().zip(sums.iter_mut()).zip(group) {
+            // As an array, so each group is loaded whole (iterating the slice loaded it a byte
+            // at a time).
+            let group: &[u8; LANES] = group.try_into().unwrap_or(&[0; LANES]);
+            for i in 0..LANES {
                 // Bounded as said above: wrapping, so that the overflow checks of the release
                 // profile do not keep the loop scalar.
-                *l = l.wrapping_add(*s);
-                *s = s.wrapping_add(u32::from(byte));
+                later[i] = later[i].wrapping_add(sums[i]);
+                sums[i] = sums[i].wrapping_add(u32::from(group[i]));
             }
         }
         let total: u64 = sums.iter().map(|&s| u64::from(s)).sum();
@@ -231,6 +235,32 @@ mod tests {
         for cut in [0, 1, 16, 5551, 5552, 5553, 33_333, 60_000] {
             let (a, b) = data.split_at(cut);
             assert_eq!(adler32(adler32(1, a), b), adler32(1, &data), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn adler_equals_its_definition_on_the_largest_bytes() {
+        // All bytes 255: the largest lane sums the block bound allows.
+        let naive = |d: &[u8]| {
+            let (mut a, mut b) = (1u32, 0u32);
+            for &x in d {
+                a = (a + u32::from(x)) % ADLER_MOD;
+                b = (b + a) % ADLER_MOD;
+            }
+            (b << 16) | a
+        };
+        let data = vec![0xffu8; 3 * ADLER_NMAX + 77];
+        for n in [
+            0,
+            31,
+            32,
+            33,
+            ADLER_NMAX - 1,
+            ADLER_NMAX,
+            ADLER_NMAX + 1,
+            data.len(),
+        ] {
+            assert_eq!(adler32(1, &data[..n]), naive(&data[..n]), "{n} bytes");
         }
     }
 
