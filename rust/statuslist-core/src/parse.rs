@@ -775,7 +775,7 @@ impl RunsAhead {
 /// Shortest path over `data[start..]` under `prices`; returns the tokens on it.
 // One relaxation loop over the edge kinds reads best in one place, and it needs every table.
 #[allow(clippy::too_many_lines, clippy::too_many_arguments)]
-fn shortest_path(
+fn shortest_path<const DENSE: bool>(
     data: &[u8],
     start: usize,
     cands: &[Candidate],
@@ -803,12 +803,19 @@ fn shortest_path(
     let mut runs_ahead = RunsAhead::new();
     // cost[p]: cheapest bits to encode data[..p]; how[p]: (length, distance) of the last edge
     // (distance 0 = literal, RUN_EDGE = a run continuation split by the byte's table).
-    // Both are read only where `reached` is set, so they are not initialised.
+    // Both are read only where `reached` is set, so they are not initialised; but where edges
+    // are many (`DENSE`), an unreached position costs `u32::MAX`, so that a relaxation is one
+    // comparison (filling `cost` costs more than that saves where most positions are never
+    // reached).
     let (mut cost, mut how) = (
         std::mem::take(&mut scratch.cost),
         std::mem::take(&mut scratch.how),
     );
-    reuse(&mut cost, n + 1);
+    if DENSE {
+        refill(&mut cost, n + 1, u32::MAX);
+    } else {
+        reuse(&mut cost, n + 1);
+    }
     reuse(&mut how, n + 1);
     cost[start] = 0;
     // Positions some edge reaches, one bit each: the scan skips the rest 64 at a time (in a
@@ -823,7 +830,7 @@ fn shortest_path(
             tally(&mut work.relaxations, 1);
             let total = cost[from] + $c;
             let bit = 1 << (to % 64);
-            if reached[to / 64] & bit == 0 || total < cost[to] {
+            if (!DENSE && reached[to / 64] & bit == 0) || total < cost[to] {
                 cost[to] = total;
                 how[to] = ($len, $dist);
                 reached[to / 64] |= bit;
@@ -1035,11 +1042,19 @@ fn parse_with(
     let by_start = ByStart::new(&cands, long, data.len(), &ends, scratch);
     let mut best_bits = crate::deflate::block_bits(&initial.litlen, &initial.dist);
     let mut best = initial;
+    // At least a candidate per 8 bytes: most positions are reached (see `shortest_path`).
+    let dense = cands.len() * 8 >= data.len() - start;
     for _ in 0..effort.passes {
         let prices = Prices::from_frequencies(&litlen, &dist);
-        let t = shortest_path(
-            data, start, &cands, &by_start, &ends, &longest, &prices, work, scratch,
-        );
+        let t = if dense {
+            shortest_path::<true>(
+                data, start, &cands, &by_start, &ends, &longest, &prices, work, scratch,
+            )
+        } else {
+            shortest_path::<false>(
+                data, start, &cands, &by_start, &ends, &longest, &prices, work, scratch,
+            )
+        };
         (litlen, dist) = (t.litlen, t.dist);
         let bits = crate::deflate::block_bits(&t.litlen, &t.dist);
         if bits < best_bits {
