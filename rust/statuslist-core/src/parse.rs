@@ -521,16 +521,16 @@ impl Index {
         cap: usize,
         work: &mut Work,
     ) -> usize {
-        let mut reach = 0;
-        if data[x - 1] == data[yu - 1] {
-            reach = before.min(self.run_before[yu] as usize);
-        }
-        reach = reach.min(cap);
-        let limit = yu.min(cap);
         // Most copies extend no further back (dense data): one byte decides that before any
-        // word is loaded. Then a word at a time: the 8 bytes before each side, the first
-        // difference being the highest differing byte of the little-endian words.
-        // The last few bytes before the limit, one at a time.
+        // word is loaded.
+        if data[x - 1] != data[yu - 1] {
+            return 0;
+        }
+        let mut reach = before.min(self.run_before[yu] as usize).min(cap);
+        let limit = yu.min(cap);
+        // Then a word at a time: the 8 bytes before each side, the first difference being the
+        // highest differing byte of the little-endian words; the last few bytes before the
+        // limit one at a time.
         if reach < limit && data[x - reach - 1] == data[yu - reach - 1] {
             reach += 1;
             loop {
