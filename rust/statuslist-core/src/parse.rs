@@ -24,6 +24,8 @@
 //! the search skips the anchors inside long copies, so the work per byte stays within a small
 //! constant of random data's ([`Work`] counts it; a test bounds it).
 
+use std::rc::Rc;
+
 use crate::deflate::{
     distance_symbol, length_symbol, Tokens, DIST_CODES, LITLEN_CODES, MAX_MATCH, MIN_MATCH, WINDOW,
 };
@@ -179,6 +181,7 @@ struct Scratch {
     cost: Vec<u32>,
     how: Vec<(u32, u16)>,
     reached: Vec<u64>,
+    run_tables: RunTables,
 }
 
 thread_local! {
@@ -731,6 +734,44 @@ impl RunTable {
     }
 }
 
+/// The run tables built last on this thread, by the prices they were built for: a table depends
+/// only on its byte's literal price and the prices of distance-1 matches, which often stay the
+/// same from one pass to the next and from one chunk to the next (a sparse list's code lengths
+/// settle at once), and building one is a knapsack over 516 lengths.
+#[derive(Default)]
+struct RunTables {
+    built: Vec<(u32, [u32; MAX_MATCH + 1], Rc<RunTable>)>,
+    /// The entry to replace next once [`RUN_TABLES_KEPT`] are kept.
+    oldest: usize,
+}
+
+/// Run tables kept per thread.
+const RUN_TABLES_KEPT: usize = 8;
+
+impl RunTables {
+    /// The table of a byte whose literal costs `lit` and whose longest run is `longest` bytes:
+    /// one built before under the same prices (for a run at least as long), or a new one.
+    fn get(&mut self, lit: u32, prices: &Prices, longest: usize) -> Rc<RunTable> {
+        let m = longest.min(RUN_TABLE);
+        if let Some((_, _, t)) = self
+            .built
+            .iter()
+            .find(|(l, rle, t)| *l == lit && t.cost.len() > m && *rle == prices.rle)
+        {
+            return Rc::clone(t);
+        }
+        let t = Rc::new(RunTable::new(lit, prices, longest));
+        let entry = (lit, prices.rle, Rc::clone(&t));
+        if self.built.len() < RUN_TABLES_KEPT {
+            self.built.push(entry);
+        } else {
+            self.built[self.oldest] = entry;
+            self.oldest = (self.oldest + 1) % RUN_TABLES_KEPT;
+        }
+        t
+    }
+}
+
 /// Runs in the longest copy of a region from which that copy is taken to beat every path of
 /// literals and run continuations through the same bytes (each run costs such a path a literal
 /// at least), so that the parse does not price those paths there. Measured on the sweep: with
@@ -799,7 +840,7 @@ fn shortest_path<const DENSE: bool>(
         .collect();
     // Regions that started at or before the current position and may still hold a copy.
     let (mut active, mut next_long) = (Vec::<usize>::new(), 0usize);
-    let mut tables: Vec<Option<RunTable>> = (0..256).map(|_| None).collect();
+    let mut tables: Vec<Option<Rc<RunTable>>> = (0..256).map(|_| None).collect();
     let mut runs_ahead = RunsAhead::new();
     // cost[p]: cheapest bits to encode data[..p]; how[p]: (length, distance) of the last edge
     // (distance 0 = literal, RUN_EDGE = a run continuation split by the byte's table).
@@ -862,7 +903,9 @@ fn shortest_path<const DENSE: bool>(
             // Continue the run to its end or to the next match start inside it, each priced
             // with the best split into literals and distance-1 matches.
             let table = tables[byte as usize].get_or_insert_with(|| {
-                RunTable::new(prices.lit[byte as usize], prices, longest[byte as usize])
+                scratch
+                    .run_tables
+                    .get(prices.lit[byte as usize], prices, longest[byte as usize])
             });
             let end = ends[p] as usize;
             let next = next_start[p + 1] as usize;
@@ -1311,6 +1354,42 @@ mod tests {
             }
         }
         assert_eq!(edges, LENGTH_EDGES);
+    }
+
+    /// A kept run table is handed out only for the prices it was built under and a run no longer
+    /// than it covers; otherwise a new one is built, equal to one built directly.
+    #[test]
+    fn run_tables_are_reused_only_under_their_prices() {
+        let prices_from = |seed: u32| {
+            let mut litlen = [1u32; LITLEN_CODES];
+            let mut dist = [1u32; DIST_CODES];
+            for (i, f) in litlen.iter_mut().chain(dist.iter_mut()).enumerate() {
+                *f += (i as u32 * seed) % 97;
+            }
+            Prices::from_frequencies(&litlen, &dist)
+        };
+        let same = |a: &RunTable, b: &RunTable| a.cost == b.cost && a.piece == b.piece;
+        let mut kept = RunTables::default();
+        let (p1, p2) = (prices_from(7), prices_from(11));
+        assert!(p1.rle != p2.rle);
+        let a = kept.get(p1.lit[0], &p1, 100);
+        assert!(Rc::ptr_eq(&a, &kept.get(p1.lit[0], &p1, 100)));
+        assert!(Rc::ptr_eq(&a, &kept.get(p1.lit[0], &p1, 50)));
+        // A longer run, another literal price, other match prices: each a table of its own.
+        for (lit, prices, longest) in [
+            (p1.lit[0], &p1, 300),
+            (p1.lit[0] + 1, &p1, 100),
+            (p2.lit[0], &p2, 100),
+        ] {
+            let t = kept.get(lit, prices, longest);
+            assert!(!Rc::ptr_eq(&a, &t));
+            assert!(same(&t, &RunTable::new(lit, prices, longest)));
+        }
+        // Once more tables were built than are kept, the first is built again.
+        for k in 0..RUN_TABLES_KEPT as u32 {
+            kept.get(1000 + k, &p2, 10);
+        }
+        assert!(!Rc::ptr_eq(&a, &kept.get(p1.lit[0], &p1, 100)));
     }
 
     /// The run table's split equals a brute-force knapsack over every piece length, under
