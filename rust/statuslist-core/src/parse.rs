@@ -813,7 +813,17 @@ impl RunsAhead {
     }
 }
 
-/// Shortest path over `data[start..]` under `prices`; returns the tokens on it.
+/// Whether a bit after bit `p` of `reached` is set.
+fn reached_beyond(reached: &[u64], p: usize) -> bool {
+    let q = p + 1;
+    let Some(&first) = reached.get(q / 64) else {
+        return false;
+    };
+    first & (u64::MAX << (q % 64)) != 0 || reached[q / 64 + 1..].iter().any(|&w| w != 0)
+}
+
+/// Shortest path over `data[start..]` under `prices`; returns the tokens on it (`None` only if
+/// the end was not reached, which the edges rule out).
 // One relaxation loop over the edge kinds reads best in one place, and it needs every table.
 #[allow(clippy::too_many_lines, clippy::too_many_arguments)]
 fn shortest_path<const DENSE: bool>(
@@ -826,7 +836,7 @@ fn shortest_path<const DENSE: bool>(
     prices: &Prices,
     work: &mut Work,
     scratch: &mut Scratch,
-) -> Tokens {
+) -> Option<Tokens> {
     let next_start = &by_start.next_start;
     let n = data.len();
     let dist_prices: Vec<u32> = cands
@@ -876,6 +886,21 @@ fn shortest_path<const DENSE: bool>(
                 how[to] = ($len, $dist);
                 reached[to / 64] |= bit;
             }
+        }};
+    }
+    // Deep inside a region whose copies take in many runs, its copies start only where one of
+    // them ended (or at its start): one chain of them covers it, and a chain from every other
+    // position reached (every run end) would reach every byte. Where they take in few runs, runs
+    // and literals may be cheaper and copies at the region's distance are wanted anywhere. (Not
+    // at the parse's start either: no edge reached it, and `how` holds nothing.)
+    macro_rules! chain_only {
+        ($c:expr, $p:expr) => {{
+            let (c, p): (Candidate, usize) = ($c, $p);
+            c.start as usize + c.len as usize >= p + 2 * MAX_MATCH
+                && p != c.start as usize
+                && p != start
+                && how[p].1 != c.dist
+                && runs_ahead.many(ends, p)
         }};
     }
     let mut p = start;
@@ -956,22 +981,15 @@ fn shortest_path<const DENSE: bool>(
             // only by copies and run ends, so the pass visits a few per 258 bytes instead of
             // each one.
             relax!(p, p + 1, prices.lit[byte as usize], 1, 0,);
+        } else if active.iter().all(|&a| chain_only!(long[a], p)) && !reached_beyond(&reached, p) {
+            // No edge leaves here (the regions' copies are all left out below): that is right
+            // where some position beyond is reached, but the furthest one reached needs an edge
+            // onwards, or the end is not reached.
+            relax!(p, p + 1, prices.lit[byte as usize], 1, 0,);
         }
         for &a in &active {
             let c = long[a];
-            // Deep inside a region whose copies take in many runs, its copies start only where
-            // one of them ended (or at its start): one chain of them covers it, and a chain
-            // from every other position reached (every run end) would reach every byte. Where
-            // they take in few runs, runs and literals may be cheaper and copies at the
-            // region's distance are wanted anywhere.
-            // (Not at the parse's start either: no edge reached it, and `how` holds nothing.)
-            let deep = c.start as usize + c.len as usize >= p + 2 * MAX_MATCH;
-            if deep
-                && p != c.start as usize
-                && p != start
-                && how[p].1 != c.dist
-                && runs_ahead.many(ends, p)
-            {
+            if chain_only!(c, p) {
                 continue;
             }
             let l = (c.start as usize + c.len as usize - p).min(MAX_MATCH);
@@ -1007,6 +1025,19 @@ fn shortest_path<const DENSE: bool>(
         }
         p += 1;
     }
+    // The furthest position reached always has an edge onwards (a position left without one
+    // has some position beyond it reached, above), so the end is reached; were it not (a bug),
+    // `how` there would hold whatever the last parse left, and the walk back would not end.
+    let end_reached = if DENSE {
+        cost[n] != u32::MAX
+    } else {
+        reached[n / 64] & (1 << (n % 64)) != 0
+    };
+    debug_assert!(end_reached, "the shortest path did not reach the end");
+    if !end_reached {
+        (scratch.cost, scratch.how, scratch.reached) = (cost, how, reached);
+        return None;
+    }
     let mut rev = Vec::new();
     let mut p = n;
     while p > start {
@@ -1027,7 +1058,7 @@ fn shortest_path<const DENSE: bool>(
     }
     t.end_block();
     (scratch.cost, scratch.how, scratch.reached) = (cost, how, reached);
-    t
+    Some(t)
 }
 
 /// Tokens for `data[start..]`, starting from the prices implied by `initial` (a cheap first
@@ -1089,7 +1120,7 @@ fn parse_with(
     let dense = cands.len() * 8 >= data.len() - start;
     for _ in 0..effort.passes {
         let prices = Prices::from_frequencies(&litlen, &dist);
-        let t = if dense {
+        let path = if dense {
             shortest_path::<true>(
                 data, start, &cands, &by_start, &ends, &longest, &prices, work, scratch,
             )
@@ -1097,6 +1128,9 @@ fn parse_with(
             shortest_path::<false>(
                 data, start, &cands, &by_start, &ends, &longest, &prices, work, scratch,
             )
+        };
+        let Some(t) = path else {
+            break;
         };
         (litlen, dist) = (t.litlen, t.dist);
         let bits = crate::deflate::block_bits(&t.litlen, &t.dist);

@@ -269,3 +269,70 @@ proptest! {
         check(&bytes);
     }
 }
+
+/// The list and edits of the `list_encode` fuzz target's input `data`: 1 byte picking the bits,
+/// 1 byte of extra 8 KiB pages of zeros (from 0xf0), 2 bytes of update count, then the bytes;
+/// updates at `(b * 7919 + k * 104_729) % len`, which fall nearly periodically across the zeros.
+fn fuzz_case(data: &[u8]) -> (StatusList, Vec<(u64, u64)>) {
+    let bits = [1u64, 2, 4, 8][usize::from(data[0] % 4)];
+    let updates = usize::from(u16::from_le_bytes([data[2], data[3]]) % 512);
+    let body = &data[4..];
+    let mut bytes = body.to_vec();
+    bytes.resize(
+        body.len() + usize::from(data[1].saturating_sub(0xf0)) * 8192,
+        0,
+    );
+    let list = StatusList::from_bytes(bytes, bits).unwrap();
+    let (len, max) = (list.len(), (1u64 << bits) - 1);
+    let edits = (0..updates)
+        .map(|k| {
+            let b = u64::from(body[k % body.len()]);
+            ((b * 7919 + k as u64 * 104_729) % len, b & max)
+        })
+        .collect();
+    (list, edits)
+}
+
+/// Lists whose re-encode, after edits that fall nearly periodically across long runs of zeros,
+/// once parsed a chunk into a dead end: a position inside a copy region where the parse priced
+/// neither a literal nor the region's copies, with nothing reached beyond it, so the walk back
+/// from the end read what the last parse had left and never ended (found by the fuzz target,
+/// an out-of-memory in 9a53122). The input found, then a family around it: other bit widths,
+/// counts of pages and edits, and bodies of other arithmetic progressions.
+#[test]
+fn reencode_after_near_periodic_edits_reaches_the_end() {
+    use base64::Engine;
+    let found = base64::engine::general_purpose::STANDARD
+        .decode(
+            "AfpAAAADBgkMDxIVGBseISQnKC0wMzY5PD9CRUhLTlFUV1pdYGNmaWxvcnV4e4WBhAMFEAAAAQIDBAUGBwgJ\
+             CgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QEFCh4pDREVG\
+             R0hJSktMTU5PUFFSUlRVVldYWVpbXF1eX2BhYmNkZY1mZ2hpamtsbW4=",
+        )
+        .unwrap();
+    let mut inputs = vec![found.clone()];
+    for bits in 0..4u8 {
+        for pages in [0xf4u8, 0xfa, 0xff] {
+            for edits in [16u8, 64, 200] {
+                for step in [1u8, 3, 7] {
+                    let mut data = vec![bits, pages, edits, 0];
+                    data.extend((0..196u16).map(|i| (i as u8).wrapping_mul(step)));
+                    inputs.push(data);
+                }
+            }
+        }
+    }
+    for (i, data) in inputs.iter().enumerate() {
+        let (mut list, edits) = fuzz_case(data);
+        let first = list.encode();
+        assert_eq!(inflate_miniz(&first), list.as_bytes(), "input {i}");
+        for &(index, value) in &edits {
+            list.set(index, value).unwrap();
+        }
+        let z = list.encode();
+        assert_eq!(inflate_miniz(&z), list.as_bytes(), "input {i}, re-encoded");
+        let fresh = StatusList::from_bytes(list.as_bytes().to_vec(), u64::from(list.bits()))
+            .unwrap()
+            .encode();
+        assert_eq!(inflate_zlib_rs(&fresh), list.as_bytes(), "input {i}, fresh");
+    }
+}
