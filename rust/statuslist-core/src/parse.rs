@@ -1028,11 +1028,7 @@ fn shortest_path<const DENSE: bool>(
     // The furthest position reached always has an edge onwards (a position left without one
     // has some position beyond it reached, above), so the end is reached; were it not (a bug),
     // `how` there would hold whatever the last parse left, and the walk back would not end.
-    let end_reached = if DENSE {
-        cost[n] != u32::MAX
-    } else {
-        reached[n / 64] & (1 << (n % 64)) != 0
-    };
+    let end_reached = reached[n / 64] & (1 << (n % 64)) != 0;
     debug_assert!(end_reached, "the shortest path did not reach the end");
     if !end_reached {
         (scratch.cost, scratch.how, scratch.reached) = (cost, how, reached);
