@@ -937,7 +937,16 @@ fn shortest_path<const DENSE: bool>(
         }
         active.retain(|&a| long[a].start as usize + long[a].len as usize >= p + MIN_MATCH);
         let byte = data[p];
-        if p > 0 && byte == data[p - 1] {
+        // Inside a run, a copy (or a copy's prefix) ending within the run is the same bytes as
+        // the run continuation relaxed below, at a distance that costs more than distance 1
+        // (in any list but a periodic one of few runs, where both are rare): only copies
+        // reaching past the run are relaxed. (At a run's head there is no continuation.)
+        let run_end = if p > 0 && byte == data[p - 1] {
+            ends[p] as usize
+        } else {
+            p
+        };
+        if run_end > p {
             // Continue the run to its end or to the next match start inside it, each priced
             // with the best split into literals and distance-1 matches.
             let table = tables[byte as usize].get_or_insert_with(|| {
@@ -1006,9 +1015,12 @@ fn shortest_path<const DENSE: bool>(
                 continue;
             }
             let l = (c.start as usize + c.len as usize - p).min(MAX_MATCH);
+            if p + l <= run_end {
+                continue;
+            }
             let dist_price = long_dist_prices[a];
             relax!(p, p + l, prices.len[l] + dist_price, l as u32, c.dist,);
-            let mut q = next_start[p + MIN_MATCH] as usize;
+            let mut q = next_start[(p + MIN_MATCH).max(run_end + 1)] as usize;
             while q < p + l {
                 let l = q - p;
                 relax!(p, q, prices.len[l] + dist_price, l as u32, c.dist,);
@@ -1028,7 +1040,7 @@ fn shortest_path<const DENSE: bool>(
                 c.dist,
             );
             // A prefix of the copy is a copy too: end it where another match may start.
-            let mut q = next_start[p + MIN_MATCH] as usize;
+            let mut q = next_start[(p + MIN_MATCH).max(run_end + 1)] as usize;
             while q < p + len {
                 let l = q - p;
                 relax!(p, q, prices.len[l] + dist_price, l as u32, c.dist,);
