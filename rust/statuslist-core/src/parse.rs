@@ -5,7 +5,7 @@
 //! Status lists make the match search cheap. A match made only of one repeated byte is never
 //! better than a distance-1 match, so the only matches worth finding contain a change of byte.
 //! Those are found from *anchors*: run heads (in a sparse list, the non-zero bytes), looked up in
-//! two indexes (see [`find_candidates`]); each match is extended forwards and backwards (into the
+//! three indexes (see [`find_candidates`]); each match is extended forwards and backwards (into the
 //! run before it). The search then considers, besides literals:
 //!
 //! - a run continued to its end, to the next match start, or to the largest multiple of 258 bytes
@@ -36,22 +36,38 @@ const HASH_BITS: u32 = 15;
 /// Earlier anchors examined per anchor that follows a run (see [`find_candidates`]).
 const PAIR_LIMIT: usize = 16;
 const PAIR_BITS: u32 = 12;
+/// Earlier anchors of the same signature examined per anchor beyond those of the pair chain
+/// (see [`Index::insert_sig`]); one found nearly all the gain.
+const SIG_LIMIT: usize = 4;
+const SIG_BITS: u32 = 14;
 /// How hard the parse tries: candidates kept per anchor at most (the nearest ones that are
 /// not dominated), and price passes after the initial run-length parse (each re-prices with the
 /// code lengths the last one chose).
 #[derive(Clone, Copy)]
 struct Effort {
     kept: usize,
+    /// `kept` where an earlier anchor has the same signature (whose copy is looked up after).
+    kept_with_sig: usize,
     passes: usize,
 }
 
-/// For most chunks: a third pass gained ~0.4% at 1% density for half again the time.
-const NORMAL: Effort = Effort { kept: 3, passes: 2 };
+/// For most chunks: a third pass gained ~0.4% at 1% density for half again the time. Two
+/// nearer copies instead of three where a copy by signature follows: at 1% density 0.15% larger
+/// than three, for 10% fewer instructions.
+const NORMAL: Effort = Effort {
+    kept: 3,
+    kept_with_sig: 2,
+    passes: 2,
+};
 /// For dense clustered chunks (no byte value above 80% of the chunk, runs of 3 bytes or more on
 /// average: bursts of revocations at 50% density), where zlib-9's exhaustive search beat the
 /// normal effort by ~1%: 5 candidates and 3 passes take it to 0.99× zlib-9. Such chunks are
 /// few runs for their size, so the extra work is small in absolute terms.
-const DENSE_RUNS: Effort = Effort { kept: 5, passes: 3 };
+const DENSE_RUNS: Effort = Effort {
+    kept: 5,
+    kept_with_sig: 5,
+    passes: 3,
+};
 
 impl Effort {
     /// The effort for `data[start..]` (`ends`: [`run_ends`] of `data`).
@@ -170,6 +186,9 @@ struct Scratch {
     pair_head: Vec<u32>,
     head_set: Vec<u32>,
     pair_set: Vec<u32>,
+    sig_head: Vec<u32>,
+    sig_prev: Vec<u32>,
+    sig_set: Vec<u32>,
     prev: Vec<u32>,
     run_before: Vec<u32>,
     first: Vec<u32>,
@@ -285,11 +304,14 @@ fn run_prefix(
 ///
 /// Anchors are run heads (a byte different from its predecessor); a match starting inside the
 /// run before an anchor is found as the anchor's backward extension, so those positions need no
-/// anchors of their own. Two indexes find earlier anchors:
+/// anchors of their own. Three indexes find earlier anchors:
 ///
 /// - an anchor after a run of two or more bytes (in a sparse list: a non-zero byte after zeros)
 ///   is looked up by the pair (run byte, anchor byte), a long chain deep: the best copies of
 ///   "zeros, Y, zeros" are the ones whose runs on both sides are long enough, whatever follows;
+/// - if none of those copies takes in the next two changes of byte as well ("zeros, Y, zeros,
+///   Z": two revoked entries), the same anchor is looked up by its *signature*, those changes'
+///   places and bytes (see [`Index::insert_sig`]), beyond the anchors the pair chain examined;
 /// - any other anchor (dense data) by its next four bytes, unless they are one repeated byte
 ///   (distance-1 matches cover a pure run), a short chain deep.
 ///
@@ -311,6 +333,8 @@ fn run_prefix(
 ///
 /// Bytes before `start` are a dictionary: indexed and copied from, never the start of a copy.
 /// Returns the candidates and the regions (sorted by start).
+// The two chain walks share one body (a macro), which reads best beside them.
+#[allow(clippy::too_many_lines)]
 fn find_candidates(
     data: &[u8],
     start: usize,
@@ -340,75 +364,124 @@ fn find_candidates(
         let Some((mut y, limit)) = index.insert(data, x, before) else {
             continue;
         };
+        let sig = if before >= 2 {
+            index.insert_sig(data, ends, x)
+        } else {
+            None
+        };
         if x < covered {
             continue;
         }
         kept.clear();
-        let mut steps = 0;
-        while y != NONE && steps < limit && x - y as usize <= WINDOW {
+        let (mut steps, mut stop, mut farthest) = (0, false, x);
+        // Where an earlier anchor has the same signature, fewer nearer copies are kept.
+        let kept_limit = match sig {
+            Some((z, _)) if z != NONE && x - z as usize <= WINDOW => effort.kept_with_sig,
+            _ => effort.kept,
+        };
+        // Keeps the copy from `yu` if no nearer one dominates it; `stop`: no farther copy is
+        // wanted. `full_only`: only the copy from its farthest start back, not also the ones
+        // from the anchor and from the head of the run before it (for a copy found by its
+        // signature those added work and gained nothing: 7 bytes of 13,237 at 1% density).
+        macro_rules! consider {
+            ($yu:expr, $full_only:expr) => {{
+                let (yu, full_only): (usize, bool) = ($yu, $full_only);
+                'c: {
+                    let forward = run_prefix(data, ends, x, yu, MAX_MATCH, work);
+                    if forward == 0 {
+                        break 'c; // another pair or word in the same slot
+                    }
+                    // Farther back than a copy can use is wanted only for the run before the anchor.
+                    let cap = (MAX_MATCH - forward).max(before).min(MAX_MATCH - 1);
+                    let reach = index.reach_back(data, x, yu, before, cap, work);
+                    let back = reach.min(MAX_MATCH - forward);
+                    if forward + back < MIN_MATCH || kept.iter().any(|&(f, b)| f >= forward && b >= reach) {
+                        break 'c;
+                    }
+                    kept.push((forward, reach));
+                    if kept.len() >= kept_limit {
+                        stop = true;
+                    }
+                    let dist = (x - yu) as u16;
+                    // A copy starting in the dictionary starts at its end instead.
+                    let at = |from: usize, len: usize| {
+                        let cut = start.saturating_sub(from);
+                        (len >= cut + MIN_MATCH).then(|| Candidate {
+                            start: (from + cut) as u32,
+                            len: (len - cut) as u16,
+                            dist,
+                        })
+                    };
+                    out.extend(at(x - back, forward + back));
+                    if back > 0 && forward >= MIN_MATCH {
+                        if !full_only {
+                            out.extend(at(x, forward));
+                        }
+                    }
+                    let in_run = reach.min(before);
+                    if in_run > back {
+                        // Too long to keep both ends: also the copy from the head of the run before the
+                        // anchor, so a copy that ends inside that run can be followed by the rest of
+                        // this one (the later part of a copy starting in a run is a copy).
+                        if !full_only {
+                            out.extend(at(x - in_run, (in_run + forward).min(MAX_MATCH)));
+                        }
+                    }
+                    if forward == MAX_MATCH {
+                        stop = true;
+                        let more =
+                            common_prefix(&data[x + MAX_MATCH..], &data[yu + MAX_MATCH..], LONG, work);
+                        if more > 0 {
+                            // Where all the bytes beyond the first copy lie in the run that copy ends
+                            // in (a sparse list's zeros after a revoked entry), the region ends with
+                            // that copy: a copy within one run is a run continuation, which distance 1
+                            // prices lower, so only copies that start at or before the anchor matter,
+                            // and those reach no farther. (Followed to its end, such a region made the
+                            // parse visit every reached position of a long run of zeros: a third of the
+                            // instructions of an 8-bit list with 0.1% of its entries revoked.)
+                            let tail = if (ends[x + MAX_MATCH - 1] as usize) < x + MAX_MATCH + more {
+                                more
+                            } else {
+                                0
+                            };
+                            long.extend(at(x - in_run, in_run + MAX_MATCH + tail));
+                            covered = covered.max(x + more);
+                        }
+                    }
+                    if forward >= NICE {
+                        covered = covered.max(x + forward);
+                    }
+                }
+            }};
+        }
+        while !stop && y != NONE && steps < limit && x - y as usize <= WINDOW {
             let yu = y as usize;
             steps += 1;
             tally(&mut work.probes, 1);
             y = index.prev[yu];
-            let forward = run_prefix(data, ends, x, yu, MAX_MATCH, work);
-            if forward == 0 {
-                continue; // another pair or word in the same slot
-            }
-            // Farther back than a copy can use is wanted only for the run before the anchor.
-            let cap = (MAX_MATCH - forward).max(before).min(MAX_MATCH - 1);
-            let reach = index.reach_back(data, x, yu, before, cap, work);
-            let back = reach.min(MAX_MATCH - forward);
-            if forward + back < MIN_MATCH || kept.iter().any(|&(f, b)| f >= forward && b >= reach) {
-                continue;
-            }
-            kept.push((forward, reach));
-            if kept.len() >= effort.kept {
-                steps = limit;
-            }
-            let dist = (x - yu) as u16;
-            // A copy starting in the dictionary starts at its end instead.
-            let at = |from: usize, len: usize| {
-                let cut = start.saturating_sub(from);
-                (len >= cut + MIN_MATCH).then(|| Candidate {
-                    start: (from + cut) as u32,
-                    len: (len - cut) as u16,
-                    dist,
-                })
-            };
-            out.extend(at(x - back, forward + back));
-            if back > 0 && forward >= MIN_MATCH {
-                out.extend(at(x, forward));
-            }
-            let in_run = reach.min(before);
-            if in_run > back {
-                // Too long to keep both ends: also the copy from the head of the run before the
-                // anchor, so a copy that ends inside that run can be followed by the rest of
-                // this one (the later part of a copy starting in a run is a copy).
-                out.extend(at(x - in_run, (in_run + forward).min(MAX_MATCH)));
-            }
-            if forward == MAX_MATCH {
-                steps = limit;
-                let more =
-                    common_prefix(&data[x + MAX_MATCH..], &data[yu + MAX_MATCH..], LONG, work);
-                if more > 0 {
-                    // Where all the bytes beyond the first copy lie in the run that copy ends
-                    // in (a sparse list's zeros after a revoked entry), the region ends with
-                    // that copy: a copy within one run is a run continuation, which distance 1
-                    // prices lower, so only copies that start at or before the anchor matter,
-                    // and those reach no farther. (Followed to its end, such a region made the
-                    // parse visit every reached position of a long run of zeros: a third of the
-                    // instructions of an 8-bit list with 0.1% of its entries revoked.)
-                    let tail = if (ends[x + MAX_MATCH - 1] as usize) < x + MAX_MATCH + more {
-                        more
-                    } else {
-                        0
-                    };
-                    long.extend(at(x - in_run, in_run + MAX_MATCH + tail));
-                    covered = covered.max(x + more);
+            farthest = yu;
+            consider!(yu, false);
+        }
+        // If no copy found takes in the next two changes of byte too, the nearest earlier anchor
+        // of the same signature beyond those probed above gives one: in a 1-bit list with 1%
+        // revoked at random, the same two revoked entries the same distance apart occur about
+        // once a window, far beyond the few nearest copies of one (1.0% smaller there).
+        if let Some((mut z, need)) = sig {
+            stop = false;
+            let mut links = 0;
+            while !stop
+                && !kept.iter().any(|&(f, _)| f > need)
+                && z != NONE
+                && links < SIG_LIMIT + steps
+                && x - z as usize <= WINDOW
+            {
+                let zu = z as usize;
+                z = index.sig_prev[zu];
+                links += 1;
+                if zu < farthest {
+                    tally(&mut work.probes, 1);
+                    consider!(zu, true);
                 }
-            }
-            if forward >= NICE {
-                covered = covered.max(x + forward);
             }
         }
     }
@@ -417,7 +490,7 @@ fn find_candidates(
     (out, long)
 }
 
-/// The two indexes of earlier anchors (see [`find_candidates`]).
+/// The three indexes of earlier anchors (see [`find_candidates`]).
 struct Index {
     head: Vec<u32>,
     pair_head: Vec<u32>,
@@ -433,6 +506,12 @@ struct Index {
     pair_set: Vec<u32>,
     head_used: usize,
     pair_used: usize,
+    /// The third index: anchors after a run by their bytes and the next two changes of byte
+    /// within a copy's length (see [`Index::insert_sig`]); chain links by run head.
+    sig_head: Vec<u32>,
+    sig_prev: Vec<u32>,
+    sig_set: Vec<u32>,
+    sig_used: usize,
 }
 
 /// Whether a table of `len` entries of which `set` were set is cleared cheaper whole (a fill is
@@ -463,7 +542,14 @@ impl Index {
             pair_set: std::mem::take(&mut s.pair_set),
             head_used: 0,
             pair_used: 0,
+            sig_head: std::mem::take(&mut s.sig_head),
+            sig_prev: std::mem::take(&mut s.sig_prev),
+            sig_set: std::mem::take(&mut s.sig_set),
+            sig_used: 0,
         };
+        t.sig_head.resize(1 << SIG_BITS, NONE);
+        t.sig_set.resize((1 << SIG_BITS) + 1, 0);
+        reuse(&mut t.sig_prev, n);
         // Empty from the last parse (see `give_back`); only a new table is filled here.
         t.head.resize(1 << HASH_BITS, NONE);
         t.pair_head.resize(1 << PAIR_BITS, NONE);
@@ -478,6 +564,12 @@ impl Index {
     fn give_back(mut self, s: &mut Scratch) {
         clear_slots(&mut self.head, &self.head_set[..self.head_used]);
         clear_slots(&mut self.pair_head, &self.pair_set[..self.pair_used]);
+        clear_slots(&mut self.sig_head, &self.sig_set[..self.sig_used]);
+        (s.sig_head, s.sig_prev, s.sig_set) = (
+            std::mem::take(&mut self.sig_head),
+            std::mem::take(&mut self.sig_prev),
+            std::mem::take(&mut self.sig_set),
+        );
         (
             s.head,
             s.pair_head,
@@ -524,6 +616,35 @@ impl Index {
         };
         self.prev[x] = y;
         Some((y, limit))
+    }
+
+    /// Indexes the anchor `x` after a run by its signature: the byte before it, its byte,
+    /// where its run ends and the byte there, where that run ends and the byte there (the next
+    /// two changes, if both lie within a copy's length of `x`). Returns the nearest earlier
+    /// anchor of the same signature (or a colliding one) and how far a copy must reach forwards
+    /// to take in both changes; `None` if they are too far apart.
+    fn insert_sig(&mut self, data: &[u8], ends: &[u32], x: usize) -> Option<(u32, usize)> {
+        let e1 = ends[x] as usize;
+        if e1 >= data.len() {
+            return None;
+        }
+        let e2 = ends[e1] as usize;
+        if e2 >= data.len() || e2 - x >= MAX_MATCH {
+            return None;
+        }
+        let key = u64::from(data[x - 1])
+            | u64::from(data[x]) << 8
+            | u64::from(data[e1]) << 16
+            | u64::from(data[e2]) << 24
+            | ((e1 - x) as u64) << 32
+            | ((e2 - x) as u64) << 41;
+        let h = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SIG_BITS)) as usize;
+        let y = self.sig_head[h];
+        self.sig_set[self.sig_used] = h as u32;
+        self.sig_used += usize::from(y == NONE);
+        self.sig_head[h] = x as u32;
+        self.sig_prev[x] = y;
+        Some((y, e2 - x))
     }
 
     /// How far a copy from `yu` to `x` extends backwards (at most `cap` bytes): through the
@@ -1395,6 +1516,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Two revoked entries the same distance apart as two seen far back, beyond more recent
+    /// copies of the first with the second elsewhere than the pair chain examines, are found
+    /// as one copy taking in both (by their signature); and only a copy that does take in
+    /// both is looked up that way (the same entries at another distance apart are not).
+    #[test]
+    fn a_pair_of_changes_seen_far_back_is_found_by_its_signature() {
+        let mut data = vec![0u8; 4000];
+        data[100] = 1;
+        data[140] = 2;
+        for k in 0..2 * PAIR_LIMIT {
+            data[200 + 90 * k] = 1;
+            data[217 + 90 * k] = 2;
+        }
+        data[3100] = 1;
+        data[3140] = 2;
+        let ends = run_ends(&data, Vec::new());
+        let (cands, _) = find_candidates(
+            &data,
+            0,
+            &ends,
+            NORMAL,
+            &mut Work::default(),
+            &mut Scratch::default(),
+        );
+        let covers_both = |c: &Candidate| {
+            let (from, to) = (c.start as usize, c.start as usize + c.len as usize);
+            from <= 3100 && to > 3140
+        };
+        assert!(
+            cands.iter().any(|c| c.dist == 3000 && covers_both(c)),
+            "no copy of both entries from 3,000 back"
+        );
+        // Without the far pair, no copy of both exists at all.
+        data[140] = 0;
+        data[141] = 2;
+        let ends = run_ends(&data, Vec::new());
+        let (cands, _) = find_candidates(
+            &data,
+            0,
+            &ends,
+            NORMAL,
+            &mut Work::default(),
+            &mut Scratch::default(),
+        );
+        assert!(!cands.iter().any(covers_both));
     }
 
     #[test]
