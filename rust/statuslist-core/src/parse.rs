@@ -1545,35 +1545,25 @@ mod tests {
         }
         data[3100] = 1;
         data[3140] = 2;
-        let ends = run_ends(&data, Vec::new());
-        let (cands, _) = find_candidates(
-            &data,
-            0,
-            &ends,
-            NORMAL,
-            &mut Work::default(),
-            &mut Scratch::default(),
-        );
+        let candidates = |data: &[u8]| {
+            let ends = run_ends(data, Vec::new());
+            let mut scratch = Scratch::default();
+            find_candidates(data, 0, &ends, NORMAL, &mut Work::default(), &mut scratch).0
+        };
         let covers_both = |c: &Candidate| {
             let (from, to) = (c.start as usize, c.start as usize + c.len as usize);
             from <= 3100 && to > 3140
         };
         assert!(
-            cands.iter().any(|c| c.dist == 3000 && covers_both(c)),
+            candidates(&data)
+                .iter()
+                .any(|c| c.dist == 3000 && covers_both(c)),
             "no copy of both entries from 3,000 back"
         );
         // Without the far pair, no copy of both exists at all.
         data[140] = 0;
         data[141] = 2;
-        let ends = run_ends(&data, Vec::new());
-        let (cands, _) = find_candidates(
-            &data,
-            0,
-            &ends,
-            NORMAL,
-            &mut Work::default(),
-            &mut Scratch::default(),
-        );
+        let cands = candidates(&data);
         assert!(!cands.iter().any(covers_both));
     }
 
