@@ -160,3 +160,39 @@ def test_never_larger_than_zlib9_on_the_sweep(sweep: list[tuple[Case, bytes, byt
         if len(z) > limit:
             over.append(f"{case.name}: {len(z):,} > {limit:,}")
     assert not over, over
+
+
+def _huffman_only(raw: bytes) -> int:
+    """Size of zlib's literal-only coding of ``raw`` (no copies, no runs)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    return len(c.compress(raw) + c.flush())
+
+
+@pytest.mark.parametrize(("bits", "density"), [(1, 0.1), (1, 0.5), (2, 0.1), (2, 0.5)])
+def test_dense_random_lists_cost_no_more_than_literals(bits: int, density: float) -> None:
+    """On the dense random lists, whose chunks the encoder codes as literals without a parse
+    (copies there saved nothing), the stream is no larger than zlib's literal-only coding, and
+    still smaller than ``zlib.compress(raw, 9)``."""
+    raw, _ = build(Case(bits, density, "uniform", ENTRIES))
+    z = StatusList.from_bytes(raw, bits).encode()
+    assert zlib.decompress(z) == raw
+    assert len(z) <= _huffman_only(raw)
+    assert len(z) <= len(zlib.compress(raw, 9))
+
+
+def test_random_bytes_that_repeat_are_still_copies() -> None:
+    """Random bytes look like dense random lists byte by byte, but where they repeat the encoder
+    must see it: a random block repeated through several chunks (copies across chunk seams,
+    from each chunk's dictionary) and chunks whose second half repeats their first."""
+    rng = random.Random(7)
+    block = rng.randbytes(4096)
+    raw = block * (3 * CHUNK_BYTES // len(block))
+    z = StatusList.from_bytes(raw, 1).encode()
+    assert zlib.decompress(z) == raw
+    assert len(z) < 2 * len(block), len(z)  # the block once, then copies
+    assert len(z) <= len(zlib.compress(raw, 9))
+    halves = b"".join(2 * rng.randbytes(CHUNK_BYTES // 2) for _ in range(3))
+    z = StatusList.from_bytes(halves, 2).encode()
+    assert zlib.decompress(z) == halves
+    assert len(z) < 0.52 * len(halves), len(z)
+    assert len(z) <= len(zlib.compress(halves, 9))

@@ -4,7 +4,9 @@
 //! spends almost all its time walking hash chains through runs of zeros (Python's `zlib` level 9
 //! needs ~0.7 s for a 10M-entry list with 1% revoked). This encoder tokenises a chunk in one linear
 //! pass (runs become distance-1 matches, see [`tokenize`]) and then writes whichever of a dynamic
-//! Huffman block, a fixed Huffman block or stored blocks is smallest. Each call produces a
+//! Huffman block, a fixed Huffman block or stored blocks is smallest (a chunk of dense, nearly
+//! random bytes, where copies would save next to nothing, is all literals without a parse: see
+//! [`crate::parse::literals_suffice`]). Each call produces a
 //! non-final *segment* that depends only on its bytes and the few KiB before them (its copies may
 //! reach back into them), which is what lets [`crate::list`] re-encode only the chunks that
 //! changed and stitch the segments into one stream. Neighbouring segments whose tokens are few
@@ -18,7 +20,7 @@ pub(crate) const MAX_MATCH: usize = 258;
 pub(crate) const MIN_MATCH: usize = 3;
 /// DEFLATE's window: the farthest a copy reaches back.
 pub(crate) const WINDOW: usize = 32 * 1024;
-const END_OF_BLOCK: usize = 256;
+pub(crate) const END_OF_BLOCK: usize = 256;
 pub(crate) const LITLEN_CODES: usize = 286;
 pub(crate) const DIST_CODES: usize = 30;
 const CODELEN_CODES: usize = 19;
@@ -89,12 +91,14 @@ impl BitWriter {
     #[inline]
     fn put(&mut self, bits: u32, count: u32) {
         debug_assert!(count <= 32 && (count == 32 || bits >> count == 0));
-        self.acc |= u64::from(bits) << self.nbits;
-        self.nbits += count;
+        // `nbits` < 32 between calls, so neither the shift nor the sum can overflow: unchecked
+        // forms, a third of the instructions of writing a block of literals.
+        self.acc |= u64::from(bits).wrapping_shl(self.nbits);
+        self.nbits = self.nbits.wrapping_add(count);
         if self.nbits >= 32 {
             self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
             self.acc >>= 32;
-            self.nbits -= 32;
+            self.nbits = self.nbits.wrapping_sub(32);
         }
     }
 
@@ -255,6 +259,16 @@ impl Tokens {
         self.dist[distance_symbol(dist).0] += 1;
     }
 
+    /// Every byte of `bytes` as a literal, one block (`litlen`: their counts, the end of block
+    /// included).
+    pub(crate) fn literals(bytes: &[u8], litlen: &[u32; LITLEN_CODES]) -> Self {
+        Self {
+            stream: bytes.iter().map(|&b| u32::from(b)).collect(),
+            litlen: *litlen,
+            dist: [0; DIST_CODES],
+        }
+    }
+
     /// `count` repetitions of `byte` that directly follow a copy of `byte`.
     fn repeat(&mut self, byte: u8, mut count: usize) {
         while count >= MIN_MATCH {
@@ -286,6 +300,39 @@ pub(crate) fn run_length(data: &[u8], start: usize) -> usize {
         i += 1;
     }
     i - start
+}
+
+/// Number of runs of equal bytes in `data`.
+pub(crate) fn runs(data: &[u8]) -> usize {
+    const LANES: usize = 32;
+    if data.is_empty() {
+        return 0;
+    }
+    // Byte changes counted in 32 u8 lanes, 255 groups at most before they are added up: a form
+    // the compiler vectorises (a `filter().count()` stays one byte per iteration, a fifth of a
+    // sparse list's cold encode). Each group is taken as an array, so it is loaded whole.
+    let (after, before) = (&data[1..], &data[..data.len() - 1]);
+    let (mut xs, mut ys) = (after.chunks_exact(LANES), before.chunks_exact(LANES));
+    let mut changes = 0usize;
+    let mut lanes = [0u8; LANES];
+    let mut steps = 0;
+    for (x, y) in (&mut xs).zip(&mut ys) {
+        let x: &[u8; LANES] = x.try_into().unwrap_or(&[0; LANES]);
+        let y: &[u8; LANES] = y.try_into().unwrap_or(&[0; LANES]);
+        for i in 0..LANES {
+            lanes[i] = lanes[i].wrapping_add(u8::from(x[i] != y[i])); // at most 255 steps
+        }
+        steps += 1;
+        if steps == 255 {
+            changes += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
+            (lanes, steps) = ([0; LANES], 0);
+        }
+    }
+    changes += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
+    for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
+        changes += usize::from(a != b);
+    }
+    1 + changes
 }
 
 /// One linear pass: every run becomes a literal followed by distance-1 matches.
@@ -442,6 +489,26 @@ fn write_tokens(w: &mut BitWriter, t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) {
     w.put(ll_codes[END_OF_BLOCK], u32::from(ll_lens[END_OF_BLOCK]));
 }
 
+/// A stream of literals only (dense, nearly random bytes: see
+/// [`crate::parse::literals_suffice`]), two codes per write (each at most 15 bits): a third of
+/// the instructions of writing them one by one.
+fn write_literals(w: &mut BitWriter, stream: &[u32], ll_lens: &[u8], ll_codes: &[u32]) {
+    let mut code = [(0u32, 0u32); 256];
+    for (s, c) in code.iter_mut().enumerate() {
+        *c = (ll_codes[s], u32::from(ll_lens[s]));
+    }
+    let mut pairs = stream.chunks_exact(2);
+    for pair in &mut pairs {
+        let (a, la) = code[pair[0] as u8 as usize];
+        let (b, lb) = code[pair[1] as u8 as usize];
+        w.put(a | b << la, la + lb);
+    }
+    for &s in pairs.remainder() {
+        let (a, la) = code[s as u8 as usize];
+        w.put(a, la);
+    }
+}
+
 /// The tokens of `t` (no end-of-block code) under the given code.
 fn write_stream(
     w: &mut BitWriter,
@@ -451,6 +518,10 @@ fn write_stream(
     d_lens: &[u8],
     d_codes: &[u32],
 ) {
+    if t.litlen[END_OF_BLOCK + 1..].iter().all(|&f| f == 0) {
+        write_literals(w, &t.stream, ll_lens, ll_codes);
+        return;
+    }
     for &tok in &t.stream {
         if tok & MATCH_FLAG == 0 {
             let s = tok as usize;
@@ -568,14 +639,17 @@ pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
         return Segment::default();
     }
     let dict = &dict[dict.len().saturating_sub(WINDOW)..];
-    let t = if dict.is_empty() {
-        let t = crate::parse::optimal_tokens(data, 0, tokenize(data));
-        rechained(t, data, 0)
+    let whole;
+    let (bytes, start) = if dict.is_empty() {
+        (data, 0)
     } else {
-        let whole = [dict, data].concat();
-        let t = crate::parse::optimal_tokens(&whole, dict.len(), tokenize(data));
-        rechained(t, &whole, dict.len())
+        whole = [dict, data].concat();
+        (&whole[..], dict.len())
     };
+    let t = crate::parse::literals_suffice(bytes, start).unwrap_or_else(|| {
+        let t = crate::parse::optimal_tokens(bytes, start, tokenize(data));
+        rechained(t, bytes, start)
+    });
     let (ll_lens, d_lens) = dynamic_lengths(&t.litlen, &t.dist);
     let header = DynamicHeader::new(&ll_lens, &d_lens);
     let dynamic = 3 + header.bits() + body_bits(&t, &ll_lens, &d_lens);

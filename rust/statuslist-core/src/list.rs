@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use crate::deflate::{deflate_segment, Segment};
+use crate::deflate::{deflate_segment, runs, Segment};
 use crate::error::{Error, Result};
 use crate::zlib::{adler32, adler32_combine, assemble};
 
@@ -345,14 +345,13 @@ impl StatusList {
                 );
             }
         }
-        let dirty = &self.dirty;
-        let adlers: Vec<(usize, usize, u32)> = changed
-            .par_iter()
-            .flat_map_iter(|&g| {
-                let n = (dirty.len() - g * GROUP_CHUNKS).min(GROUP_CHUNKS);
-                (0..n)
-                    .filter(move |&k| dirty[g * GROUP_CHUNKS + k])
-                    .map(move |k| (g, k, adler32(1, span(g, k, 1))))
+        // Chunk by chunk across the threads (a list of one group is four chunks).
+        let adlers: Vec<(usize, usize, u32)> = (0..self.dirty.len())
+            .into_par_iter()
+            .filter(|&c| self.dirty[c])
+            .map(|c| {
+                let (g, k) = (c / GROUP_CHUNKS, c % GROUP_CHUNKS);
+                (g, k, adler32(1, span(g, k, 1)))
             })
             .collect();
         // The bytes before a segment, which it may copy from.
@@ -413,39 +412,6 @@ impl StatusList {
         }
         assemble(&pieces, bytes, capacity as usize, adler)
     }
-}
-
-/// Number of runs of equal bytes in `data`.
-fn runs(data: &[u8]) -> usize {
-    const LANES: usize = 32;
-    if data.is_empty() {
-        return 0;
-    }
-    // Byte changes counted in 32 u8 lanes, 255 groups at most before they are added up: a form
-    // the compiler vectorises (a `filter().count()` stays one byte per iteration, a fifth of a
-    // sparse list's cold encode). Each group is taken as an array, so it is loaded whole.
-    let (after, before) = (&data[1..], &data[..data.len() - 1]);
-    let (mut xs, mut ys) = (after.chunks_exact(LANES), before.chunks_exact(LANES));
-    let mut changes = 0usize;
-    let mut lanes = [0u8; LANES];
-    let mut steps = 0;
-    for (x, y) in (&mut xs).zip(&mut ys) {
-        let x: &[u8; LANES] = x.try_into().unwrap_or(&[0; LANES]);
-        let y: &[u8; LANES] = y.try_into().unwrap_or(&[0; LANES]);
-        for i in 0..LANES {
-            lanes[i] = lanes[i].wrapping_add(u8::from(x[i] != y[i])); // at most 255 steps
-        }
-        steps += 1;
-        if steps == 255 {
-            changes += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
-            (lanes, steps) = ([0; LANES], 0);
-        }
-    }
-    changes += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
-    for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
-        changes += usize::from(a != b);
-    }
-    1 + changes
 }
 
 #[cfg(test)]
