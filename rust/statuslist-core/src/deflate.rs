@@ -259,16 +259,6 @@ impl Tokens {
         self.dist[distance_symbol(dist).0] += 1;
     }
 
-    /// Every byte of `bytes` as a literal, one block (`litlen`: their counts, the end of block
-    /// included).
-    pub(crate) fn literals(bytes: &[u8], litlen: &[u32; LITLEN_CODES]) -> Self {
-        Self {
-            stream: bytes.iter().map(|&b| u32::from(b)).collect(),
-            litlen: *litlen,
-            dist: [0; DIST_CODES],
-        }
-    }
-
     /// `count` repetitions of `byte` that directly follow a copy of `byte`.
     fn repeat(&mut self, byte: u8, mut count: usize) {
         while count >= MIN_MATCH {
@@ -466,15 +456,13 @@ fn fixed_lengths() -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Bits of the token stream under the given code lengths (block header excluded).
-fn body_bits(t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) -> u64 {
-    let ll: u64 = t
-        .litlen
+fn body_bits(litlen: &[u32], dist: &[u32], ll_lens: &[u8], d_lens: &[u8]) -> u64 {
+    let ll: u64 = litlen
         .iter()
         .enumerate()
         .map(|(s, &f)| u64::from(f) * (u64::from(ll_lens[s]) + u64::from(length_extra_bits(s))))
         .sum();
-    let d: u64 = t
-        .dist
+    let d: u64 = dist
         .iter()
         .enumerate()
         .map(|(s, &f)| u64::from(f) * (u64::from(d_lens[s]) + u64::from(distance_extra_bits(s))))
@@ -489,24 +477,25 @@ fn write_tokens(w: &mut BitWriter, t: &Tokens, ll_lens: &[u8], d_lens: &[u8]) {
     w.put(ll_codes[END_OF_BLOCK], u32::from(ll_lens[END_OF_BLOCK]));
 }
 
-/// A stream of literals only (dense, nearly random bytes: see
-/// [`crate::parse::literals_suffice`]), two codes per write (each at most 15 bits): a third of
-/// the instructions of writing them one by one.
-fn write_literals(w: &mut BitWriter, stream: &[u32], ll_lens: &[u8], ll_codes: &[u32]) {
+/// Every byte of `bytes` as a literal, then the end of block, two codes per write (each at most
+/// 15 bits): a third of the instructions of writing them one by one.
+fn write_literals(w: &mut BitWriter, bytes: &[u8], ll_lens: &[u8]) {
+    let ll_codes = canonical_codes(ll_lens);
     let mut code = [(0u32, 0u32); 256];
     for (s, c) in code.iter_mut().enumerate() {
         *c = (ll_codes[s], u32::from(ll_lens[s]));
     }
-    let mut pairs = stream.chunks_exact(2);
+    let mut pairs = bytes.chunks_exact(2);
     for pair in &mut pairs {
-        let (a, la) = code[pair[0] as u8 as usize];
-        let (b, lb) = code[pair[1] as u8 as usize];
+        let (a, la) = code[pair[0] as usize];
+        let (b, lb) = code[pair[1] as usize];
         w.put(a | b << la, la + lb);
     }
     for &s in pairs.remainder() {
-        let (a, la) = code[s as u8 as usize];
+        let (a, la) = code[s as usize];
         w.put(a, la);
     }
+    w.put(ll_codes[END_OF_BLOCK], u32::from(ll_lens[END_OF_BLOCK]));
 }
 
 /// The tokens of `t` (no end-of-block code) under the given code.
@@ -518,10 +507,6 @@ fn write_stream(
     d_lens: &[u8],
     d_codes: &[u32],
 ) {
-    if t.litlen[END_OF_BLOCK + 1..].iter().all(|&f| f == 0) {
-        write_literals(w, &t.stream, ll_lens, ll_codes);
-        return;
-    }
     for &tok in &t.stream {
         if tok & MATCH_FLAG == 0 {
             let s = tok as usize;
@@ -593,12 +578,7 @@ impl Merged {
     fn bits(&self) -> u64 {
         let (ll, d) = dynamic_lengths(&self.litlen, &self.dist);
         let header = DynamicHeader::new(&ll, &d);
-        let t = Tokens {
-            stream: Vec::new(),
-            litlen: self.litlen,
-            dist: self.dist,
-        };
-        3 + header.bits() + body_bits(&t, &ll, &d)
+        3 + header.bits() + body_bits(&self.litlen, &self.dist, &ll, &d)
     }
 }
 
@@ -639,22 +619,67 @@ pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
         return Segment::default();
     }
     let dict = &dict[dict.len().saturating_sub(WINDOW)..];
-    let whole;
-    let (bytes, start) = if dict.is_empty() {
-        (data, 0)
-    } else {
-        whole = [dict, data].concat();
-        (&whole[..], dict.len())
-    };
-    let t = crate::parse::literals_suffice(bytes, start).unwrap_or_else(|| {
-        let t = crate::parse::optimal_tokens(bytes, start, tokenize(data));
-        rechained(t, bytes, start)
-    });
-    let (ll_lens, d_lens) = dynamic_lengths(&t.litlen, &t.dist);
+    WHOLE.with(|cell| {
+        let mut whole = cell.take();
+        let (bytes, start) = if dict.is_empty() {
+            (data, 0)
+        } else {
+            whole.clear();
+            whole.extend_from_slice(dict);
+            whole.extend_from_slice(data);
+            (&whole[..], dict.len())
+        };
+        let body = if let Some(litlen) = crate::parse::literals_suffice(bytes, start) {
+            Body::Literals(data, litlen)
+        } else {
+            let t = crate::parse::optimal_tokens(bytes, start, tokenize(data));
+            Body::Tokens(rechained(t, bytes, start))
+        };
+        let seg = segment(data, body);
+        cell.replace(whole);
+        seg
+    })
+}
+
+thread_local! {
+    /// A segment's dictionary and bytes in one buffer, kept by each thread for the next segment
+    /// (allocated afresh, its pages were faulted in at every cold encode).
+    static WHOLE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::default();
+}
+
+/// What a segment's block holds: the tokens of a parse, or every byte as a literal (with the
+/// bytes' counts, the end of block included).
+enum Body<'a> {
+    Tokens(Tokens),
+    Literals(&'a [u8], [u32; LITLEN_CODES]),
+}
+
+impl Body<'_> {
+    fn frequencies(&self) -> (&[u32; LITLEN_CODES], &[u32; DIST_CODES]) {
+        const NO_COPIES: [u32; DIST_CODES] = [0; DIST_CODES];
+        match self {
+            Body::Tokens(t) => (&t.litlen, &t.dist),
+            Body::Literals(_, litlen) => (litlen, &NO_COPIES),
+        }
+    }
+
+    fn write(&self, w: &mut BitWriter, ll_lens: &[u8], d_lens: &[u8]) {
+        match self {
+            Body::Tokens(t) => write_tokens(w, t, ll_lens, d_lens),
+            Body::Literals(bytes, _) => write_literals(w, bytes, ll_lens),
+        }
+    }
+}
+
+/// The segment of `data` holding `body` in whichever of a dynamic block, a fixed block or stored
+/// blocks is smallest by exact bit count.
+fn segment(data: &[u8], body: Body<'_>) -> Segment {
+    let (litlen, dist) = body.frequencies();
+    let (ll_lens, d_lens) = dynamic_lengths(litlen, dist);
     let header = DynamicHeader::new(&ll_lens, &d_lens);
-    let dynamic = 3 + header.bits() + body_bits(&t, &ll_lens, &d_lens);
+    let dynamic = 3 + header.bits() + body_bits(litlen, dist, &ll_lens, &d_lens);
     let (fixed_ll, fixed_d) = fixed_lengths();
-    let fixed = 3 + body_bits(&t, &fixed_ll, &fixed_d);
+    let fixed = 3 + body_bits(litlen, dist, &fixed_ll, &fixed_d);
     // Header bits, at most 7 bits of padding, LEN/NLEN and the bytes, per 65,535-byte block.
     let stored_blocks = data.len().div_ceil(0xffff) as u64;
     let stored = 8 * (data.len() as u64 + 4 * stored_blocks) + 10 * stored_blocks;
@@ -669,19 +694,23 @@ pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
     let mut w = BitWriter::new((dynamic.min(fixed) / 8) as usize + 16);
     if fixed <= dynamic {
         w.put(0b010, 3); // BFINAL=0, BTYPE=01
-        write_tokens(&mut w, &t, &fixed_ll, &fixed_d);
+        body.write(&mut w, &fixed_ll, &fixed_d);
     } else {
         w.put(0b100, 3); // BFINAL=0, BTYPE=10
         header.write(&mut w);
-        write_tokens(&mut w, &t, &ll_lens, &d_lens);
+        body.write(&mut w, &ll_lens, &d_lens);
     }
     let nbits = w.out.len() as u64 * 8 + u64::from(w.nbits);
     w.align();
+    let tokens = match body {
+        Body::Tokens(t) if t.stream.len() <= MERGE_TOKENS => Some(Box::new(t)),
+        _ => None,
+    };
     Segment {
         bits: w.out,
         nbits,
         stored: false,
-        tokens: (t.stream.len() <= MERGE_TOKENS).then(|| Box::new(t)),
+        tokens,
     }
 }
 

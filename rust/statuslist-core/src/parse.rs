@@ -1198,7 +1198,8 @@ fn shortest_path<const DENSE: bool>(
     Some(t)
 }
 
-/// Every byte of `data[start..]` as a literal, when a parse would save too little over that to
+/// The counts of `data[start..]`'s bytes (the end of block included), for a block of every
+/// byte as a literal, when a parse would save too little over that to
 /// be worth its time: on dense, nearly random bytes (a list with 10% or more of its entries set
 /// at random positions) the parse found copies and runs that saved nothing, or 0.06% at most,
 /// for 20–50× the time of this check. `None` elsewhere.
@@ -1208,7 +1209,7 @@ fn shortest_path<const DENSE: bool>(
 /// [`copy_gain`]), against the literal-only block. Where its estimate is at least
 /// 1/[`LITERALS_SUFFICE`] of that block the chunk is parsed (an 8-bit list with half its entries
 /// set at random: estimated 1.1–1.2%, and the parse saves 1.2%).
-pub(crate) fn literals_suffice(data: &[u8], start: usize) -> Option<Tokens> {
+pub(crate) fn literals_suffice(data: &[u8], start: usize) -> Option<[u32; LITLEN_CODES]> {
     let body = &data[start..];
     // Sparse and clustered chunks leave at their first bytes. (A chunk whose first bytes are
     // dense but not the rest is probed in vain: its runs are copies at distance 1.)
@@ -1229,7 +1230,7 @@ pub(crate) fn literals_suffice(data: &[u8], start: usize) -> Option<Tokens> {
         cell.replace(scratch);
         gain
     });
-    (gain * LITERALS_SUFFICE < literal_bits).then(|| Tokens::literals(body, &litlen))
+    (gain * LITERALS_SUFFICE < literal_bits).then_some(litlen)
 }
 
 /// See [`literals_suffice`]: 0.625%. On the lists of the sweep where the parse saved nothing,
@@ -1483,10 +1484,15 @@ mod tests {
             ("2-bit, 50% set", dense(CHUNK, 2, 128, &mut rng)),
         ];
         for (name, data) in cases {
-            let t = literals_suffice(&data, 0).unwrap_or_else(|| panic!("{name}: parsed"));
-            assert_eq!(t.stream().len(), data.len(), "{name}");
+            let litlen = literals_suffice(&data, 0).unwrap_or_else(|| panic!("{name}: parsed"));
+            assert_eq!(
+                litlen.iter().sum::<u32>() as usize,
+                data.len() + 1,
+                "{name}"
+            );
             let parsed = optimal_tokens(&data, 0, crate::deflate::tokenize(&data));
-            let (lit, par) = (block_bits_of(&t), block_bits_of(&parsed));
+            let lit = crate::deflate::block_bits(&litlen, &[0; DIST_CODES]);
+            let par = block_bits_of(&parsed);
             assert!(
                 lit * 1000 <= par * 1001,
                 "{name}: literals {lit} bits, parse {par}"
