@@ -1245,13 +1245,14 @@ const PROBE_BITS: u32 = 13;
 const PROBE_HEAD: usize = 4096;
 
 /// Counts of each byte value in `data`, in four interleaved tables (one table is a chain of
-/// increments of the same few counters on low-entropy bytes).
+/// increments of the same few counters on low-entropy bytes). Unchecked increments: a segment
+/// is far below 2^32 bytes.
 fn histogram(data: &[u8]) -> [u32; 256] {
     let mut c = [[0u32; 256]; 4];
     let mut quads = data.chunks_exact(4);
     for q in &mut quads {
         for (t, &b) in c.iter_mut().zip(q) {
-            t[b as usize] += 1;
+            t[b as usize] = t[b as usize].wrapping_add(1);
         }
     }
     for &b in quads.remainder() {
