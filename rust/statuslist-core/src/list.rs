@@ -537,6 +537,73 @@ mod tests {
         }
     }
 
+    /// Chunks coded as literals (dense random bytes) and parsed chunks side by side, and chunks
+    /// that change from one kind to the other: an incremental encode still equals a fresh one.
+    #[test]
+    fn incremental_encode_equals_fresh_encode_across_literal_chunks() {
+        let mut x = 7u64;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            x >> 33
+        };
+        let chunk = CHUNK_BYTES;
+        let mut bytes = vec![0u8; 5 * chunk + 1000];
+        for b in &mut bytes[..chunk] {
+            *b = next() as u8; // random: literals
+        }
+        for b in &mut bytes[2 * chunk..3 * chunk] {
+            // Four 2-bit entries, each set (to 1, 2 or 3) with probability 1/2: literals.
+            *b = (0..4).fold(0u8, |b, k| {
+                let v = if next() % 2 == 0 { 0 } else { 1 + next() % 3 };
+                b | (v as u8) << (2 * k)
+            });
+        }
+        for k in 0..200 {
+            bytes[chunk + k * 300] = 1 << (k % 8); // sparse: parsed
+        }
+        for (c, literals) in [(0, true), (1, false), (2, true)] {
+            let at = c * chunk;
+            let dict = &bytes[at.saturating_sub(DICT_BYTES)..at + chunk];
+            let coded = crate::parse::literals_suffice(dict, at.min(DICT_BYTES)).is_some();
+            assert_eq!(coded, literals, "chunk {c}");
+        }
+        let mut l = StatusList::from_bytes(bytes, 2).unwrap();
+        let first = l.encode();
+        assert_eq!(inflate(&first), l.as_bytes());
+        let entries = l.len();
+        for round in 0..6u64 {
+            // A few scattered changes, then one that fills a whole sparse chunk with noise or
+            // empties a dense one.
+            for _ in 0..5 {
+                l.set(next() % entries, next() % 4).unwrap();
+            }
+            let c = (round % 5) as usize;
+            let idx: Vec<u64> = (0..(chunk as u64 * 4))
+                .map(|i| c as u64 * chunk as u64 * 4 + i)
+                .filter(|&i| i < entries)
+                .collect();
+            let vals: Vec<u8> = idx
+                .iter()
+                .map(|_| {
+                    if round % 2 == 0 {
+                        (next() % 4) as u8
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            l.set_many(&idx, &vals).unwrap();
+            let again = l.encode();
+            let fresh = StatusList::from_bytes(l.as_bytes().to_vec(), 2)
+                .unwrap()
+                .encode();
+            assert_eq!(again, fresh, "round {round}");
+            assert_eq!(inflate(&again), l.as_bytes(), "round {round}");
+        }
+    }
+
     #[test]
     fn incremental_encode_equals_fresh_encode() {
         let mut l = StatusList::new(3_000_000, 1).unwrap();

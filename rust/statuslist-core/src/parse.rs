@@ -1504,7 +1504,8 @@ mod tests {
     /// Everywhere copies or runs pay, the chunk is parsed: sparse and periodic lists, repeated
     /// blocks, random bytes whose second half repeats the first (found only in that half), random
     /// bytes with an 8-byte word every 32, an 8-bit list with half its entries set at random
-    /// (copies save 1.2% there), and random bytes after a dictionary they repeat. In each the
+    /// (copies save 1.2% there), a sparse list after random first bytes, and random bytes after
+    /// a dictionary they repeat. In each the
     /// parse is smaller than the literals by more than the threshold.
     #[test]
     fn chunks_where_copies_pay_are_parsed() {
@@ -1519,6 +1520,10 @@ mod tests {
         }
         cases.push(("a word every 32 bytes".into(), words));
         cases.push(("8-bit, 50% set".into(), dense(CHUNK, 8, 128, &mut rng)));
+        // Dense only where the runs are counted first: the probe sees the zeros as copies.
+        let mut head = random(PROBE_HEAD, &mut rng);
+        head.extend(every(1000, CHUNK - PROBE_HEAD));
+        cases.push(("random first bytes, then sparse".into(), head));
         for (name, data) in &cases {
             assert!(literals_suffice(data, 0).is_none(), "{name}: literals only");
             let mut litlen = [0u32; LITLEN_CODES];
