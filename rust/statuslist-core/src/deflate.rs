@@ -610,41 +610,25 @@ impl Segment {
     }
 }
 
-/// Compresses `data` into a [`Segment`]: one block, dynamic, fixed or stored, whichever is
-/// smallest by exact bit count. `dict` holds the bytes that precede `data` in the stream (at most
-/// a window's worth are used): copies may reach back into them, so the segment must be written
-/// after them, and depends on them.
-pub(crate) fn deflate_segment(dict: &[u8], data: &[u8]) -> Segment {
+/// Compresses `bytes[start..]` into a [`Segment`]: one block, dynamic, fixed or stored,
+/// whichever is smallest by exact bit count. `bytes[..start]` are the bytes that precede it in the
+/// stream (at most a window's worth are used): copies may reach back into them, so the segment
+/// must be written after them, and depends on them. (One slice, not two: the list's bytes already
+/// lie in one buffer, and joining a dictionary to its segment cost a copy of every byte.)
+pub(crate) fn deflate_segment(bytes: &[u8], start: usize) -> Segment {
+    let bytes = &bytes[start.saturating_sub(WINDOW)..];
+    let start = start.min(WINDOW);
+    let data = &bytes[start..];
     if data.is_empty() {
         return Segment::default();
     }
-    let dict = &dict[dict.len().saturating_sub(WINDOW)..];
-    WHOLE.with(|cell| {
-        let mut whole = cell.take();
-        let (bytes, start) = if dict.is_empty() {
-            (data, 0)
-        } else {
-            whole.clear();
-            whole.extend_from_slice(dict);
-            whole.extend_from_slice(data);
-            (&whole[..], dict.len())
-        };
-        let body = if let Some(litlen) = crate::parse::literals_suffice(bytes, start) {
-            Body::Literals(data, litlen)
-        } else {
-            let t = crate::parse::optimal_tokens(bytes, start, tokenize(data));
-            Body::Tokens(rechained(t, bytes, start))
-        };
-        let seg = segment(data, body);
-        cell.replace(whole);
-        seg
-    })
-}
-
-thread_local! {
-    /// A segment's dictionary and bytes in one buffer, kept by each thread for the next segment
-    /// (allocated afresh, its pages were faulted in at every cold encode).
-    static WHOLE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::default();
+    let body = if let Some(litlen) = crate::parse::literals_suffice(bytes, start) {
+        Body::Literals(data, litlen)
+    } else {
+        let t = crate::parse::optimal_tokens(bytes, start, tokenize(data));
+        Body::Tokens(rechained(t, bytes, start))
+    };
+    segment(data, body)
 }
 
 /// What a segment's block holds: the tokens of a parse, or every byte as a literal (with the
@@ -1037,7 +1021,7 @@ mod tests {
     /// The raw DEFLATE stream of `data` as one segment.
     fn one_segment(data: &[u8]) -> Vec<u8> {
         let mut w = StreamWriter::new(data.len());
-        w.append(&deflate_segment(&[], data), data, true);
+        w.append(&deflate_segment(data, 0), data, true);
         w.finish(true)
     }
 
@@ -1198,7 +1182,7 @@ mod tests {
         // Segments stitched at every bit offset, stored ones included.
         let mut w = StreamWriter::new(1 << 20);
         for data in &inputs {
-            w.append(&deflate_segment(&[], data), data, false);
+            w.append(&deflate_segment(data, 0), data, false);
         }
         assert_eq!(inflate_raw(&w.finish(false)), inputs.concat());
         // Segments that copy from the ones before them.
@@ -1206,7 +1190,7 @@ mod tests {
         let mut w = StreamWriter::new(1 << 20);
         let mut at = 0;
         for data in &inputs {
-            w.append(&deflate_segment(&all[..at], data), data, false);
+            w.append(&deflate_segment(&all[..at + data.len()], at), data, false);
             at += data.len();
         }
         assert_eq!(inflate_raw(&w.finish(false)), all);

@@ -354,14 +354,16 @@ impl StatusList {
                 (g, k, adler32(1, span(g, k, 1)))
             })
             .collect();
-        // The bytes before a segment, which it may copy from.
-        let dict = |g: usize, k: usize| {
+        // A segment's chunks and the bytes before them, which it may copy from.
+        let segment = |g: usize, k: usize, n: usize| {
             let start = ((g * GROUP_CHUNKS + k) * CHUNK_BYTES).min(bytes.len());
-            &bytes[start.saturating_sub(DICT_BYTES)..start]
+            let end = (start + n * CHUNK_BYTES).min(bytes.len());
+            let from = start.saturating_sub(DICT_BYTES);
+            deflate_segment(&bytes[from..end], start - from)
         };
         let work = |&(g, k): &(usize, Option<usize>)| match k {
-            None => deflate_segment(dict(g, 0), span(g, 0, GROUP_CHUNKS)),
-            Some(k) => deflate_segment(dict(g, k), span(g, k, 1)),
+            None => segment(g, 0, GROUP_CHUNKS),
+            Some(k) => segment(g, k, 1),
         };
         let done: Vec<Segment> = if jobs.len() > 1 {
             jobs.par_iter().map(work).collect()
