@@ -264,6 +264,11 @@ fn common_prefix(a: &[u8], b: &[u8], limit: usize, work: &mut Work) -> usize {
 /// of the shorter run, and if the runs end at different places they disagree right there. On a
 /// sparse list that makes the forward extension of a "zeros, Y, zeros" copy a few steps instead
 /// of a word compare per 8 zero bytes.
+// Forced into the candidate walk (both chain walks), with `Index::reach_back`: 7.8% fewer
+// instructions per cold encode of a 1-bit list with 1% revoked, ~1.5% less time (medians of 8
+// alternating runs). A plain `#[inline]` left both calls in place.
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn run_prefix(
     data: &[u8],
     ends: &[u32],
@@ -644,6 +649,8 @@ impl Index {
 
     /// How far a copy from `yu` to `x` extends backwards (at most `cap` bytes): through the
     /// runs that precede both, then 8 bytes at a time.
+    #[allow(clippy::inline_always)] // see `run_prefix`
+    #[inline(always)]
     fn reach_back(
         &self,
         data: &[u8],
