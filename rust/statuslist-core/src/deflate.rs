@@ -545,6 +545,16 @@ pub(crate) fn block_bits(litlen: &[u32; LITLEN_CODES], dist: &[u32; DIST_CODES])
     .bits()
 }
 
+/// Bits of one dynamic block of literals only with these counts (block header included), and
+/// its literal/length code lengths.
+pub(crate) fn literal_block(litlen: &[u32; LITLEN_CODES]) -> (u64, Vec<u8>) {
+    let no_copies = [0; DIST_CODES];
+    let (ll, d) = dynamic_lengths(litlen, &no_copies);
+    let header = DynamicHeader::new(&ll, &d);
+    let bits = 3 + header.bits() + body_bits(litlen, &no_copies, &ll, &d);
+    (bits, ll)
+}
+
 /// Symbol frequencies of several token streams as one block (one end-of-block code).
 struct Merged {
     litlen: [u32; LITLEN_CODES],
